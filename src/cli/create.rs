@@ -1,0 +1,288 @@
+//! `ksync create`: add a spec to the user file `~/.ksync/ksync.yaml`.
+//!
+//! Works without a running daemon. Only the new spec entry is written: global flags such as
+//! `--context` never end up in the file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Context, print};
+use crate::config::{NewSpec, Role, UserFile, absolutize, declared_specs, tilde};
+use crate::error::Error;
+use crate::names::{DNS1123_LABEL_MAX, check_dns1123_label, check_dns1123_subdomain};
+use crate::selector::LabelSelector;
+use crate::spec::ContainerPath;
+use crate::template::slug;
+
+/// Arguments of `ksync create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name of the spec (default: made from the local folder and the target).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Sync exactly this pod.
+    #[arg(
+        short,
+        long,
+        value_name = "POD",
+        conflicts_with = "selector",
+        required_unless_present = "selector"
+    )]
+    pod: Option<String>,
+
+    /// Sync every pod matching this label selector (repeatable; joined with commas).
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    selector: Vec<String>,
+
+    /// Container to sync into (default: the pod's first container).
+    #[arg(short, long, value_name = "CONTAINER")]
+    container: Option<String>,
+
+    /// Namespace of the pods (default: the configured namespace, else the context's).
+    #[arg(short, long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+
+    /// Reload the container each time a local change has landed.
+    #[arg(long, overrides_with = "no_reload")]
+    reload: bool,
+
+    /// Do not reload the container (the default).
+    #[arg(long, overrides_with = "reload")]
+    no_reload: bool,
+
+    /// Never change the local folder: sync local changes to the container only.
+    #[arg(long, conflicts_with = "remote_read_only")]
+    local_read_only: bool,
+
+    /// Never change the container: sync container changes to the local folder only.
+    #[arg(long)]
+    remote_read_only: bool,
+
+    /// Replace a spec of the same name, or add one identical to an existing spec.
+    #[arg(long)]
+    force: bool,
+
+    /// Local folder to sync (relative to the working directory).
+    #[arg(value_name = "LOCAL")]
+    local: PathBuf,
+
+    /// Absolute path inside the container.
+    #[arg(value_name = "REMOTE")]
+    remote: String,
+}
+
+pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
+    let user_path = ctx.home()?.user_file();
+    let mut spec = candidate(ctx, &args)?;
+
+    let user = UserFile::open(&user_path)?;
+    let declared = declared_specs(&ctx.load_options(None))?;
+    let elsewhere = |name: &str| {
+        declared
+            .iter()
+            .find(|d| d.name == name && d.role != Role::User)
+    };
+    spec.name = match &args.name {
+        Some(name) => {
+            check_dns1123_label(name).map_err(|reason| Error::InvalidSpec {
+                message: format!("spec name `{name}` is not valid: {reason}"),
+                help: format!(
+                    "use lowercase letters, digits and '-', e.g. `{}`",
+                    slug(name, DNS1123_LABEL_MAX)
+                ),
+            })?;
+            name.clone()
+        }
+        None => {
+            let taken: Vec<String> = declared.iter().map(|d| d.name.clone()).collect();
+            generate_name(&spec, &taken)
+        }
+    };
+
+    if let Some(other) = elsewhere(&spec.name) {
+        return Err(Error::DuplicateName {
+            name: spec.name.clone(),
+            file: tilde(&other.path),
+            help: "that file takes precedence over ~/.ksync/ksync.yaml; choose another --name"
+                .into(),
+        });
+    }
+    let replacing = user.names().contains(&spec.name);
+    if replacing && !args.force {
+        return Err(Error::DuplicateName {
+            name: spec.name.clone(),
+            file: tilde(user.path()),
+            help: "pass --force to replace it, or choose another --name".into(),
+        });
+    }
+    if !args.force
+        && let Some(existing) = user.same_as(&spec)
+    {
+        return Err(Error::SameSpec {
+            existing: existing.to_string(),
+            name: spec.name.clone(),
+        });
+    }
+
+    user.write(&user.with_spec(&spec))?;
+    let target = if spec.pod.is_empty() {
+        format!("pods matching {}", spec.selector)
+    } else {
+        format!("pod {}", spec.pod)
+    };
+    print(&format!(
+        "{} spec `{}` in {}: {} → {}:{}\n",
+        if replacing { "Replaced" } else { "Added" },
+        spec.name,
+        tilde(user.path()),
+        tilde(std::path::Path::new(&spec.localpath)),
+        target,
+        spec.remotepath,
+    ));
+    Ok(())
+}
+
+/// The spec the arguments describe, checked by the same rules as the config files.
+fn candidate(ctx: &Context, args: &CreateArgs) -> Result<NewSpec, Error> {
+    let invalid = |message: String, help: &str| Error::InvalidSpec {
+        message,
+        help: help.to_string(),
+    };
+    let selector = if args.selector.is_empty() {
+        String::new()
+    } else {
+        let joined = args.selector.join(",");
+        LabelSelector::parse(&joined)
+            .map_err(|e| {
+                invalid(
+                    format!("selector `{joined}` is not a valid label selector: {e}"),
+                    "write requirements separated by commas: `app=web`, `tier!=db`, `env in (dev,qa)`, `canary`, `!canary`",
+                )
+            })?
+            .to_string()
+    };
+    let pod = args.pod.clone().unwrap_or_default();
+    if !pod.is_empty() {
+        check_dns1123_subdomain(&pod).map_err(|r| {
+            invalid(
+                format!("pod name `{pod}` is not valid: {r}"),
+                "use the pod's name as `kubectl get pods` shows it",
+            )
+        })?;
+    }
+    let container = args.container.clone().unwrap_or_default();
+    if !container.is_empty() {
+        check_dns1123_label(&container).map_err(|r| {
+            invalid(
+                format!("container name `{container}` is not valid: {r}"),
+                "use a container name from the pod spec, or leave -c out for the first container",
+            )
+        })?;
+    }
+    let namespace = args.namespace.clone().unwrap_or_default();
+    if !namespace.is_empty() {
+        check_dns1123_label(&namespace).map_err(|r| {
+            invalid(
+                format!("namespace `{namespace}` is not valid: {r}"),
+                "namespaces are DNS-1123 labels such as `dev`",
+            )
+        })?;
+    }
+    let remote = ContainerPath::parse(&args.remote).map_err(|reason| {
+        invalid(
+            format!("remote path `{}` {reason}", args.remote),
+            "REMOTE is an absolute, normalised path inside the container, such as /app",
+        )
+    })?;
+    let local = absolutize(&ctx.cwd, &args.local);
+    match std::fs::metadata(&local) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(invalid(
+                format!("local path {} is a file, not a folder", local.display()),
+                "ksync syncs folders; give the folder that holds the file",
+            ));
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let warning = crate::diagnostic::Problem::warning(
+                "create::local_missing",
+                format!("local folder {} does not exist yet", local.display()),
+            )
+            .with_help("the spec is saved; create the folder before starting a sync");
+            super::warn_all([&warning]);
+        }
+    }
+    Ok(NewSpec {
+        name: String::new(),
+        pod,
+        selector,
+        containername: container,
+        namespace,
+        localpath: local.display().to_string(),
+        remotepath: remote.to_string(),
+        reload: args.reload && !args.no_reload,
+        localreadonly: args.local_read_only,
+        remotereadonly: args.remote_read_only,
+    })
+}
+
+/// A readable, unused name: the local folder's name and the target, e.g. `src-web`.
+fn generate_name(spec: &NewSpec, taken: &[String]) -> String {
+    let folder = std::path::Path::new(&spec.localpath)
+        .file_name()
+        .map(|n| slug(&n.to_string_lossy(), 30))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "root".into());
+    let target = if !spec.pod.is_empty() {
+        spec.pod.clone()
+    } else {
+        LabelSelector::parse(&spec.selector)
+            .ok()
+            .and_then(|s| {
+                s.requirements()
+                    .first()
+                    .map(|r| r.values.first().cloned().unwrap_or_else(|| r.key.clone()))
+            })
+            .unwrap_or_default()
+    };
+    let target = slug(&target, 30);
+    let base = if target.is_empty() || target == folder {
+        folder
+    } else {
+        format!("{folder}-{target}")
+    };
+    if !taken.contains(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_readable_and_unused() {
+        let spec = NewSpec {
+            localpath: "/home/u/Shop API".into(),
+            selector: "app.kubernetes.io/name=web,tier".into(),
+            ..NewSpec::default()
+        };
+        assert_eq!(generate_name(&spec, &[]), "shop-api-web");
+        assert_eq!(
+            generate_name(&spec, &["shop-api-web".into(), "shop-api-web-2".into()]),
+            "shop-api-web-3"
+        );
+        let pod = NewSpec {
+            localpath: "/".into(),
+            pod: "db-0".into(),
+            ..NewSpec::default()
+        };
+        assert_eq!(generate_name(&pod, &[]), "root-db-0");
+    }
+}

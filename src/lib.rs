@@ -1,0 +1,27 @@
+//! ksync keeps local folders in sync with containers running in Kubernetes, and reloads the
+//! containers when a sync lands.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line; one module per subcommand, each only calling domain code.
+//! - [`config`]: loading `ksync.toml`, `ksync.local.toml`, `~/.ksync/ksync.yaml`, `KSYNC_*`
+//!   and flags (figment), and editing the user file.
+//! - [`spec`]: validated specs (local folder → container path for a pod or selector).
+//! - [`selector`]: Kubernetes label selectors. [`names`]: Kubernetes naming rules.
+//! - [`template`]: minijinja templates in spec fields. [`git`]: the project's git state.
+//! - [`diagnostic`]: problems with file, line and fix. [`error`]: command errors and exit
+//!   codes.
+//!
+//! See ARCHITECTURE.md for the whole picture and its invariants.
+
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod error;
+pub mod git;
+pub mod names;
+pub mod selector;
+pub mod spec;
+pub mod template;
+
+pub use error::Error;
