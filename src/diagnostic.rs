@@ -26,13 +26,9 @@ pub struct SourceFile {
 impl SourceFile {
     /// Wraps `text` read from `path`; `base` is the directory names are shown relative to.
     pub fn new(path: &Path, text: String, base: &Path) -> Self {
-        let display = path
-            .strip_prefix(base)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| path.display().to_string());
         SourceFile {
             path: path.to_path_buf(),
-            display,
+            display: display_path(path, base),
             text: text.into(),
         }
     }
@@ -51,6 +47,16 @@ impl SourceFile {
     pub fn location(&self, offset: usize) -> String {
         let (line, column) = self.line_col(offset);
         format!("{}:{line}:{column}", self.display)
+    }
+}
+
+/// How a path is shown in messages: relative to `base` when below it, else `~/…` when below
+/// the home directory, else absolute.
+pub fn display_path(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => crate::config::tilde(path),
     }
 }
 

@@ -104,7 +104,7 @@ pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
     if let Some(other) = elsewhere(&spec.name) {
         return Err(Error::DuplicateName {
             name: spec.name.clone(),
-            file: tilde(&other.path),
+            file: crate::diagnostic::display_path(&other.path, &ctx.cwd),
             help: "that file takes precedence over ~/.ksync/ksync.yaml; choose another --name"
                 .into(),
         });

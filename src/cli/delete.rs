@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::{Context, print};
 use crate::config::{Role, UserFile, declared_specs, tilde};
+use crate::diagnostic::display_path;
 use crate::error::Error;
 
 /// Arguments of `ksync delete`.
@@ -26,7 +27,12 @@ pub(super) fn run(ctx: &Context, args: DeleteArgs) -> Result<(), Error> {
                 declared
                     .iter()
                     .find(|d| &d.name == *name && d.role != Role::User)
-                    .map(|d| format!("`{name}` is defined in {}; remove it there", tilde(&d.path)))
+                    .map(|d| {
+                        format!(
+                            "`{name}` is defined in {}; remove it there",
+                            display_path(&d.path, &ctx.cwd)
+                        )
+                    })
             })
             .collect();
         let help = if !elsewhere.is_empty() {

@@ -42,6 +42,7 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if ksync was started in DIR.
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]

@@ -131,9 +131,16 @@ fn parse_yaml(file: &SourceFile) -> Result<Node, Problem> {
 /// serde-saphyr's message without the location and snippet it appends.
 fn yaml_error_message(e: &serde_saphyr::Error) -> String {
     let full = e.to_string();
-    let first = full.lines().next().unwrap_or_default();
-    let first = first.split(" at line ").next().unwrap_or(first);
-    first.trim().trim_end_matches(':').to_string()
+    let mut message = full.lines().next().unwrap_or_default().trim();
+    message = message.strip_prefix("error:").unwrap_or(message).trim();
+    // "line 3 column 8: unclosed bracket" -> "unclosed bracket": the snippet shows where.
+    if message.starts_with("line ")
+        && let Some((_, rest)) = message.split_once(": ")
+    {
+        message = rest;
+    }
+    let message = message.split(" at line ").next().unwrap_or(message);
+    message.trim().trim_end_matches(':').to_string()
 }
 
 fn yaml_span(location: &serde_saphyr::Location, text: &str) -> Span {

@@ -93,7 +93,7 @@ impl Layer {
     pub(super) fn defaults() -> Layer {
         let mut dict = Dict::new();
         dict.insert("log-level".into(), FValue::from(DEFAULT_LOG_LEVEL));
-        dict.insert("port".into(), FValue::from(DEFAULT_PORT));
+        dict.insert("port".into(), FValue::from(i64::from(DEFAULT_PORT)));
         Layer::from_dict(Role::Defaults, dict)
     }
 
@@ -119,7 +119,7 @@ impl Layer {
             };
             let converted = if *key == "port" {
                 match value.parse::<u16>() {
-                    Ok(port) if port > 0 => FValue::from(port),
+                    Ok(port) if port > 0 => FValue::from(i64::from(port)),
                     _ => {
                         problems.push(
                             crate::diagnostic::Problem::error(

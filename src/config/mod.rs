@@ -428,3 +428,57 @@ fn top_problem(merged: &Merged<'_>, key: &str, problem: Problem) -> Problem {
         None => problem,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The precedence through figment's own test jail: files in a temporary directory and
+    /// process environment variables, read the way the binary reads them.
+    #[test]
+    fn precedence_in_a_figment_jail() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_path_buf();
+            std::fs::create_dir_all(dir.join("home/.ksync")).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+            jail.create_file(
+                "home/.ksync/ksync.yaml",
+                "namespace: user\nlog-level: debug\ncontext: user-ctx\nport: 1000\n",
+            )?;
+            jail.create_file(
+                "ksync.toml",
+                "namespace = \"project\"\ncontext = \"project-ctx\"\n[[spec]]\nname = \"web\"\nselector = \"app=web\"\nlocalpath = \"src\"\nremotepath = \"/app\"\n",
+            )?;
+            jail.create_file("ksync.local.toml", "namespace = \"local\"\n")?;
+            jail.set_env("KSYNC_CONTEXT", "env-ctx");
+            jail.set_env("KSYNC_PORT", "2000");
+            let opts = LoadOptions {
+                cwd: dir.clone(),
+                project_file: None,
+                home: Some(KsyncHome::at(dir.join("home/.ksync"))),
+                env: crate::template::process_env(),
+                flags: Flags {
+                    log_level: Some("warn".into()),
+                    ..Flags::default()
+                },
+            };
+            let loaded = load(&opts).map_err(|e| e.to_string())?;
+            let s = &loaded.settings;
+            assert_eq!(
+                s.namespace.as_ref().map(|n| n.value.as_str()),
+                Some("local")
+            );
+            assert_eq!(
+                s.context.as_ref().map(|c| c.source.as_str()),
+                Some("environment (KSYNC_CONTEXT)")
+            );
+            assert_eq!(s.port.value, 2000);
+            assert_eq!(s.log_level.value, "warn");
+            assert_eq!(s.log_level.source, "command line (--log-level)");
+            let web = loaded.specs.get("web").ok_or("no spec web")?;
+            assert_eq!(web.namespace.as_deref(), Some("local"));
+            assert_eq!(web.local_path, dir.join("src"));
+            Ok(())
+        });
+    }
+}

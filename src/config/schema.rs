@@ -5,7 +5,7 @@
 //! "did you mean". Rules that need the merged view (a spec's pod *or* selector, names after
 //! templating, …) live in [`super::specs`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use figment::value::{Dict, Value as FValue};
 
@@ -117,6 +117,9 @@ pub(super) struct LayerData {
     pub positions: HashMap<FieldPath, Span>,
     /// Spec names in the order written.
     pub spec_order: Vec<String>,
+    /// Specs with a key that was refused (unknown or of the wrong type) in this file: their
+    /// "missing value" errors would only repeat that problem.
+    pub incomplete_specs: HashSet<String>,
 }
 
 /// Checks `root` (parsed from `file`) and converts it; problems are added to `problems`.
@@ -310,15 +313,22 @@ fn walk_specs(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mu
                     &known,
                     &format!("spec `{name}`"),
                 ));
+                out.incomplete_specs.insert(name.clone());
                 continue;
             };
             if key == "name" {
                 continue;
             }
-            if let Some(converted) = convert(file, &key, ty, v, problems) {
-                out.positions
-                    .insert(FieldPath::Spec(name.clone(), key.clone()), v.span);
-                spec.insert(key, converted);
+            match convert(file, &key, ty, v, problems) {
+                Some(converted) => {
+                    out.positions
+                        .insert(FieldPath::Spec(name.clone(), key.clone()), v.span);
+                    spec.insert(key, converted);
+                }
+                None if !matches!(v.value, Value::Null) => {
+                    out.incomplete_specs.insert(name.clone());
+                }
+                None => {}
             }
         }
         out.spec_order.push(name.clone());
@@ -426,7 +436,7 @@ fn unknown_key(file: &SourceFile, key: &str, span: Span, known: &[&str], place: 
     };
     Problem::error(
         "config::unknown_key",
-        format!("unknown key `{key}` in {place} settings"),
+        format!("unknown key `{key}` in {place}"),
     )
     .with_help(help)
     .at(file, span, "unknown key")

@@ -9,7 +9,7 @@ use figment::value::{Dict, Value as FValue};
 
 use super::layer::Layer;
 use super::schema::FieldPath;
-use crate::diagnostic::{Problem, Problems};
+use crate::diagnostic::{Problem, Problems, display_path};
 use crate::names::{check_dns1123_label, check_dns1123_subdomain};
 use crate::selector::LabelSelector;
 use crate::spec::{ContainerPath, Direction, Origin, RemotePath, Spec, Target};
@@ -67,6 +67,10 @@ impl Merged<'_> {
                 fields,
                 renderer,
                 problems: Problems::new(),
+                incomplete: self
+                    .layers
+                    .iter()
+                    .any(|l| l.data.incomplete_specs.contains(&raw_name)),
             };
             let (spec, spec_problems) = builder.build(default_namespace);
             problems.extend(spec_problems);
@@ -136,6 +140,9 @@ struct SpecBuilder<'a> {
     fields: &'a Dict,
     renderer: &'a Renderer,
     problems: Problems,
+    /// A file already reported a refused key of this spec: do not also report the value as
+    /// missing.
+    incomplete: bool,
 }
 
 impl SpecBuilder<'_> {
@@ -203,6 +210,11 @@ impl SpecBuilder<'_> {
                 );
                 None
             }
+            (None, None)
+                if self.incomplete || self.attempted("pod") || self.attempted("selector") =>
+            {
+                None
+            }
             (None, None) => {
                 self.error(
                     "",
@@ -264,6 +276,15 @@ impl SpecBuilder<'_> {
             }
         }
         origin
+    }
+
+    /// True when `field` has a non-empty value (which may have failed to render or parse).
+    fn attempted(&self, field: &str) -> bool {
+        match self.fields.get(field) {
+            Some(FValue::String(_, s)) => !s.trim().is_empty(),
+            Some(FValue::Array(_, items)) => !items.is_empty(),
+            _ => false,
+        }
     }
 
     fn source_of(&self, field: &str) -> String {
@@ -425,7 +446,10 @@ impl SpecBuilder<'_> {
                 self.error(
                     "localpath",
                     "config::local_not_a_folder",
-                    format!("localpath {} is a file, not a folder", path.display()),
+                    format!(
+                        "localpath {} is a file, not a folder",
+                        display_path(&path, self.merged.cwd)
+                    ),
                     "ksync syncs folders; point `localpath` at the folder that holds the file",
                     "not a folder",
                 );
@@ -436,7 +460,10 @@ impl SpecBuilder<'_> {
                 self.warn(
                     "localpath",
                     "config::local_missing",
-                    format!("local folder {} does not exist yet", path.display()),
+                    format!(
+                        "local folder {} does not exist yet",
+                        display_path(&path, self.merged.cwd)
+                    ),
                     "create it before starting a sync, or fix `localpath`",
                     "missing folder",
                 );
