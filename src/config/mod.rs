@@ -436,6 +436,10 @@ mod tests {
     /// The precedence through figment's own test jail: files in a temporary directory and
     /// process environment variables, read the way the binary reads them.
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "the closure's error type is figment's"
+    )]
     fn precedence_in_a_figment_jail() {
         figment::Jail::expect_with(|jail| {
             let dir = jail.directory().to_path_buf();

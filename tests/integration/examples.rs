@@ -33,3 +33,21 @@ fn every_example_project_loads() {
         examples.display()
     );
 }
+
+#[test]
+fn the_readme_project_file_loads() {
+    let readme = include_str!("../../README.md");
+    let toml = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```toml block");
+    let s = Sandbox::new();
+    s.mkdir("project/services/api");
+    s.write("project/ksync.toml", toml);
+    let config = s.ksync(&["config", "-o", "json"]).json();
+    let api = crate::helpers::spec(&config, "api");
+    assert_eq!(api["namespace"], "dev");
+    assert_eq!(api["remote_path"], "/srv/{{ pod.labels.tier }}");
+    assert_eq!(api["target"]["selector"], "app=shop,tier in (api,worker)");
+}
