@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::names;
 use crate::selector::LabelSelector;
 use crate::template::{ContainerContext, Renderer, TemplateError};
 
@@ -260,6 +261,90 @@ impl fmt::Display for ContainerPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A value a spec rule refuses: what is wrong and how to fix it. The config files and
+/// `ksync create` apply the same rules through the `check_*` functions below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong, naming the value.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+impl Refusal {
+    fn new(message: String, help: impl Into<String>) -> Self {
+        Refusal {
+            message,
+            help: help.into(),
+        }
+    }
+}
+
+/// A spec name must be a DNS-1123 label.
+pub fn check_name(name: &str) -> Result<(), Refusal> {
+    names::check_dns1123_label(name).map_err(|reason| {
+        let fix = crate::template::slug(name, names::DNS1123_LABEL_MAX);
+        let example = if fix.is_empty() { "web".to_string() } else { fix };
+        Refusal::new(
+            format!("spec name `{name}` is not a DNS-1123 label: {reason}"),
+            format!(
+                "use lowercase letters, digits and '-', e.g. `{example}`; in templates, the `slug` filter makes any text fit"
+            ),
+        )
+    })
+}
+
+/// A pod name must be a DNS-1123 subdomain.
+pub fn check_pod(pod: &str) -> Result<(), Refusal> {
+    names::check_dns1123_subdomain(pod).map_err(|reason| {
+        Refusal::new(
+            format!("pod name `{pod}` is not valid: {reason}"),
+            "use the pod's name as `kubectl get pods` shows it",
+        )
+    })
+}
+
+/// A container name must be a DNS-1123 label.
+pub fn check_container(container: &str) -> Result<(), Refusal> {
+    names::check_dns1123_label(container).map_err(|reason| {
+        Refusal::new(
+            format!("container name `{container}` is not valid: {reason}"),
+            "use a container name from the pod spec, or leave it out to use the pod's first container",
+        )
+    })
+}
+
+/// A namespace must be a DNS-1123 label.
+pub fn check_namespace(namespace: &str) -> Result<(), Refusal> {
+    names::check_dns1123_label(namespace).map_err(|reason| {
+        Refusal::new(
+            format!("namespace `{namespace}` is not valid: {reason}"),
+            "namespaces are DNS-1123 labels such as `dev`",
+        )
+    })
+}
+
+/// A selector must follow the Kubernetes label selector grammar.
+pub fn parse_selector(selector: &str) -> Result<LabelSelector, Refusal> {
+    LabelSelector::parse(selector).map_err(|e| {
+        Refusal::new(
+            format!("selector `{selector}` is not a valid label selector: {e}"),
+            "write requirements separated by commas: `app=web`, `tier!=db`, `env in (dev,qa)`, `env notin (prod)`, `canary`, `!canary`",
+        )
+    })
+}
+
+/// A remote path must be an absolute, normalised container path; `shown` is how the value
+/// is named in the message (the template and what it rendered to, when they differ).
+pub fn check_remote_path(path: &str, shown: &str) -> Result<ContainerPath, Refusal> {
+    ContainerPath::parse(path).map_err(|reason| {
+        Refusal::new(
+            format!("remotepath {shown} {reason}"),
+            "remotepath is an absolute, normalised path inside the container, such as `/app`",
+        )
+    })
 }
 
 /// Where a spec was declared and where each of its effective values came from.

@@ -9,10 +9,10 @@ use clap::Args;
 
 use super::{Context, print};
 use crate::config::{NewSpec, Role, UserFile, absolutize, declared_specs, tilde};
+use crate::diagnostic::Problem;
 use crate::error::Error;
-use crate::names::{DNS1123_LABEL_MAX, check_dns1123_label, check_dns1123_subdomain};
 use crate::selector::LabelSelector;
-use crate::spec::ContainerPath;
+use crate::spec;
 use crate::template::slug;
 
 /// Arguments of `ksync create`.
@@ -75,7 +75,7 @@ pub struct CreateArgs {
 
 pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
     let user_path = ctx.home()?.user_file();
-    let mut spec = candidate(ctx, &args)?;
+    let (mut spec, warning) = candidate(ctx, &args)?;
 
     let user = UserFile::open(&user_path)?;
     let declared = declared_specs(&ctx.load_options(None))?;
@@ -86,13 +86,7 @@ pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
     };
     spec.name = match &args.name {
         Some(name) => {
-            check_dns1123_label(name).map_err(|reason| Error::InvalidSpec {
-                message: format!("spec name `{name}` is not valid: {reason}"),
-                help: format!(
-                    "use lowercase letters, digits and '-', e.g. `{}`",
-                    slug(name, DNS1123_LABEL_MAX)
-                ),
-            })?;
+            spec::check_name(name).map_err(refused)?;
             name.clone()
         }
         None => {
@@ -127,6 +121,7 @@ pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
     }
 
     user.write(&user.with_spec(&spec))?;
+    super::warn_all(&warning);
     let target = if spec.pod.is_empty() {
         format!("pods matching {}", spec.selector)
     } else {
@@ -144,77 +139,58 @@ pub(super) fn run(ctx: &Context, args: CreateArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The spec the arguments describe, checked by the same rules as the config files.
-fn candidate(ctx: &Context, args: &CreateArgs) -> Result<NewSpec, Error> {
-    let invalid = |message: String, help: &str| Error::InvalidSpec {
-        message,
-        help: help.to_string(),
-    };
+/// The spec the arguments describe, checked by the same rules as the config files, and a
+/// warning when the local folder does not exist yet.
+fn candidate(ctx: &Context, args: &CreateArgs) -> Result<(NewSpec, Option<Problem>), Error> {
     let selector = if args.selector.is_empty() {
         String::new()
     } else {
-        let joined = args.selector.join(",");
-        LabelSelector::parse(&joined)
-            .map_err(|e| {
-                invalid(
-                    format!("selector `{joined}` is not a valid label selector: {e}"),
-                    "write requirements separated by commas: `app=web`, `tier!=db`, `env in (dev,qa)`, `canary`, `!canary`",
-                )
-            })?
+        spec::parse_selector(&args.selector.join(","))
+            .map_err(refused)?
             .to_string()
     };
     let pod = args.pod.clone().unwrap_or_default();
-    if !pod.is_empty() {
-        check_dns1123_subdomain(&pod).map_err(|r| {
-            invalid(
-                format!("pod name `{pod}` is not valid: {r}"),
-                "use the pod's name as `kubectl get pods` shows it",
-            )
-        })?;
-    }
     let container = args.container.clone().unwrap_or_default();
-    if !container.is_empty() {
-        check_dns1123_label(&container).map_err(|r| {
-            invalid(
-                format!("container name `{container}` is not valid: {r}"),
-                "use a container name from the pod spec, or leave -c out for the first container",
-            )
-        })?;
-    }
     let namespace = args.namespace.clone().unwrap_or_default();
-    if !namespace.is_empty() {
-        check_dns1123_label(&namespace).map_err(|r| {
-            invalid(
-                format!("namespace `{namespace}` is not valid: {r}"),
-                "namespaces are DNS-1123 labels such as `dev`",
-            )
-        })?;
+    let checks = [
+        (
+            &pod,
+            spec::check_pod as fn(&str) -> Result<(), spec::Refusal>,
+        ),
+        (&container, spec::check_container),
+        (&namespace, spec::check_namespace),
+    ];
+    for (value, check) in checks {
+        if !value.is_empty() {
+            check(value).map_err(refused)?;
+        }
     }
-    let remote = ContainerPath::parse(&args.remote).map_err(|reason| {
-        invalid(
-            format!("remote path `{}` {reason}", args.remote),
-            "REMOTE is an absolute, normalised path inside the container, such as /app",
-        )
-    })?;
+    let remote =
+        spec::check_remote_path(&args.remote, &format!("`{}`", args.remote)).map_err(refused)?;
     let local = absolutize(&ctx.cwd, &args.local);
+    let mut warning = None;
     match std::fs::metadata(&local) {
         Ok(meta) if !meta.is_dir() => {
-            return Err(invalid(
-                format!("local path {} is a file, not a folder", local.display()),
-                "ksync syncs folders; give the folder that holds the file",
-            ));
+            return Err(Error::InvalidSpec {
+                message: format!("local path {} is a file, not a folder", local.display()),
+                help: "ksync syncs folders; give the folder that holds the file".into(),
+            });
         }
         Ok(_) => {}
         Err(_) => {
-            let warning = crate::diagnostic::Problem::warning(
-                "create::local_missing",
-                format!("local folder {} does not exist yet", local.display()),
-            )
-            .with_help("the spec is saved; create the folder before starting a sync");
-            super::warn_all([&warning]);
+            warning = Some(
+                Problem::warning(
+                    "create::local_missing",
+                    format!(
+                        "local folder {} does not exist yet",
+                        crate::diagnostic::display_path(&local, &ctx.cwd)
+                    ),
+                )
+                .with_help("the spec is saved; create the folder before starting a sync"),
+            );
         }
     }
-    Ok(NewSpec {
+    let spec = NewSpec {
         name: String::new(),
         pod,
         selector,
@@ -225,7 +201,15 @@ fn candidate(ctx: &Context, args: &CreateArgs) -> Result<NewSpec, Error> {
         reload: args.reload && !args.no_reload,
         localreadonly: args.local_read_only,
         remotereadonly: args.remote_read_only,
-    })
+    };
+    Ok((spec, warning))
+}
+
+fn refused(refusal: spec::Refusal) -> Error {
+    Error::InvalidSpec {
+        message: refusal.message,
+        help: refusal.help,
+    }
 }
 
 /// A readable, unused name: the local folder's name and the target, e.g. `src-web`.

@@ -10,9 +10,8 @@ use figment::value::{Dict, Value as FValue};
 use super::layer::Layer;
 use super::schema::FieldPath;
 use crate::diagnostic::{Problem, Problems, display_path};
-use crate::names::{check_dns1123_label, check_dns1123_subdomain};
 use crate::selector::LabelSelector;
-use crate::spec::{ContainerPath, Direction, Origin, RemotePath, Spec, Target};
+use crate::spec::{self, Direction, Origin, RemotePath, Spec, Target};
 use crate::template::{PER_CONTAINER_FIELDS, Renderer};
 
 /// The merged view: figment's result plus the layers, to trace each value to its source.
@@ -169,32 +168,30 @@ impl SpecBuilder<'_> {
         let local_ro = self.bool("localreadonly");
         let remote_ro = self.bool("remotereadonly");
 
-        if let Some(pod) = &pod
-            && let Err(reason) = check_dns1123_subdomain(pod)
-        {
-            self.error(
+        let checks = [
+            (
                 "pod",
                 "config::invalid_pod",
-                format!("pod name `{pod}` is not valid: {reason}"),
-                "use the pod's name as `kubectl get pods` shows it",
                 "not a pod name",
-            );
-        }
-        if let Some(container) = &container
-            && let Err(reason) = check_dns1123_label(container)
-        {
-            self.error("containername", "config::invalid_container", format!("container name `{container}` is not valid: {reason}"), "use a container name from the pod spec, or leave it out to use the first container", "not a container name");
-        }
-        if let Some(ns) = &namespace
-            && let Err(reason) = check_dns1123_label(ns)
-        {
-            self.error(
+                pod.as_deref().map(spec::check_pod),
+            ),
+            (
+                "containername",
+                "config::invalid_container",
+                "not a container name",
+                container.as_deref().map(spec::check_container),
+            ),
+            (
                 "namespace",
                 "config::invalid_namespace",
-                format!("namespace `{ns}` is not valid: {reason}"),
-                "namespaces are DNS-1123 labels such as `dev`",
                 "not a namespace",
-            );
+                namespace.as_deref().map(spec::check_namespace),
+            ),
+        ];
+        for (field, code, label, check) in checks {
+            if let Some(Err(refusal)) = check {
+                self.refuse(field, code, refusal, label);
+            }
         }
         let target = match (pod, selector) {
             (Some(pod), None) => Some(Target::Pod(pod)),
@@ -309,6 +306,12 @@ impl SpecBuilder<'_> {
             .push(self.merged.problem_at(problem, self.raw_name, field, label));
     }
 
+    fn refuse(&mut self, field: &str, code: &'static str, refusal: spec::Refusal, label: &str) {
+        let problem = Problem::error(code, refusal.message).with_help(refusal.help);
+        self.problems
+            .push(self.merged.problem_at(problem, self.raw_name, field, label));
+    }
+
     fn warn(&mut self, field: &str, code: &'static str, message: String, help: &str, label: &str) {
         let problem = Problem::warning(code, message).with_help(help);
         self.problems
@@ -350,27 +353,12 @@ impl SpecBuilder<'_> {
 
     fn render_name(&mut self) -> Option<String> {
         let name = self.render("name", self.raw_name)?;
-        if let Err(reason) = check_dns1123_label(&name) {
-            let shown = if name == self.raw_name {
-                format!("`{name}`")
-            } else {
-                format!("`{}` (rendered to `{name}`)", self.raw_name)
-            };
-            let fix = crate::template::slug(&name, crate::names::DNS1123_LABEL_MAX);
-            let help = if fix.is_empty() {
-                "use lowercase letters, digits and '-', e.g. `web`".to_string()
-            } else {
-                format!(
-                    "use lowercase letters, digits and '-', e.g. `{fix}`; in templates, the `slug` filter makes any text fit"
-                )
-            };
-            self.error(
-                "",
-                "config::invalid_name",
-                format!("spec name {shown} is not a DNS-1123 label: {reason}"),
-                &help,
-                "spec name",
-            );
+        if let Err(mut refusal) = spec::check_name(&name) {
+            if name != self.raw_name {
+                refusal.message =
+                    format!("{} (rendered from `{}`)", refusal.message, self.raw_name);
+            }
+            self.refuse("", "config::invalid_name", refusal, "spec name");
             return None;
         }
         Some(name)
@@ -391,15 +379,14 @@ impl SpecBuilder<'_> {
         if rendered.trim().is_empty() {
             return None;
         }
-        match LabelSelector::parse(&rendered) {
+        match spec::parse_selector(&rendered) {
             Ok(selector) if selector.is_empty() => None,
             Ok(selector) => Some(selector),
-            Err(e) => {
-                self.error(
+            Err(refusal) => {
+                self.refuse(
                     "selector",
                     "config::invalid_selector",
-                    format!("selector `{rendered}` is not a valid label selector: {e}"),
-                    "write requirements separated by commas: `app=web`, `tier!=db`, `env in (dev,qa)`, `env notin (prod)`, `canary`, `!canary`",
+                    refusal,
                     "invalid selector",
                 );
                 None
@@ -509,15 +496,20 @@ impl SpecBuilder<'_> {
             };
         }
         let rendered = self.render("remotepath", &raw)?;
-        match ContainerPath::parse(&rendered) {
+        let shown = if rendered == raw {
+            format!("`{raw}`")
+        } else {
+            format!("`{raw}` (rendered to `{rendered}`)")
+        };
+        match spec::check_remote_path(&rendered, &shown) {
             Ok(path) => Some(RemotePath::Fixed(path)),
-            Err(reason) => {
-                let shown = if rendered == raw {
-                    format!("`{raw}`")
-                } else {
-                    format!("`{raw}` (rendered to `{rendered}`)")
-                };
-                self.error("remotepath", "config::invalid_remotepath", format!("remotepath {shown} {reason}"), "remotepath is an absolute, normalised path inside the container, such as `/app`", "invalid container path");
+            Err(refusal) => {
+                self.refuse(
+                    "remotepath",
+                    "config::invalid_remotepath",
+                    refusal,
+                    "invalid container path",
+                );
                 None
             }
         }

@@ -165,7 +165,7 @@ fn create_validates_like_the_config_files() {
         (&["create", "-l", "app=a", "src", "/a/../b"], "write `/b`"),
         (
             &["create", "--name", "Web", "-l", "app=a", "src", "/a"],
-            "is not valid",
+            "is not a DNS-1123 label",
         ),
         (&["create", "-p", "Bad_Pod", "src", "/a"], "pod name"),
         (
@@ -179,7 +179,13 @@ fn create_validates_like_the_config_files() {
     }
     assert!(!s.user_file().exists(), "nothing is written on error");
     let warned = s.ksync(&["create", "-l", "app=a", "later", "/a"]);
-    assert!(warned.stderr.contains("does not exist yet"));
+    assert!(
+        warned
+            .stderr
+            .contains("local folder later does not exist yet"),
+        "{}",
+        warned.stderr
+    );
     warned.ok();
 }
 
