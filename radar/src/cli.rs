@@ -27,6 +27,45 @@ pub struct Cli {
 pub enum Command {
     /// Serve the radar gRPC API.
     Serve(ServeArgs),
+    /// Prepare the agent Syncthing's home before it starts (the agent pod's init container):
+    /// keys and config on first run, then no discovery, relays, NAT, usage or crash reports.
+    SyncthingInit(SyncthingInitArgs),
+    /// Check that radar or the pod's Syncthing answers (readiness probes); exit 0 if so.
+    Probe(ProbeArgs),
+}
+
+/// Flags of `radar syncthing-init`.
+#[derive(Debug, Args)]
+pub struct SyncthingInitArgs {
+    /// Syncthing's home directory.
+    #[arg(long, default_value = "/var/syncthing", value_name = "DIR")]
+    pub home: PathBuf,
+    /// The Syncthing binary.
+    #[arg(long, default_value = "syncthing", value_name = "PATH")]
+    pub syncthing: PathBuf,
+    /// Syncthing's sync (BEP) listen address.
+    #[arg(long, default_value = "tcp://0.0.0.0:22000", value_name = "URL")]
+    pub listen: String,
+    /// Syncthing's GUI/REST address; keep it on loopback inside the pod.
+    #[arg(long, default_value = "127.0.0.1:8384", value_name = "ADDR")]
+    pub gui_address: String,
+}
+
+/// What `radar probe` checks.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// `radar` or `syncthing`.
+    #[arg(value_parser = ["radar", "syncthing"])]
+    pub target: String,
+    /// radar's address.
+    #[arg(long, default_value = "127.0.0.1:40321", value_name = "ADDR")]
+    pub addr: SocketAddr,
+    /// Syncthing's REST API.
+    #[arg(long, default_value = "http://127.0.0.1:8384", value_name = "URL")]
+    pub syncthing_url: String,
+    /// File holding Syncthing's API key.
+    #[arg(long, value_name = "PATH")]
+    pub syncthing_api_key_file: Option<PathBuf>,
 }
 
 /// Flags of `radar serve`.
@@ -76,30 +115,107 @@ pub struct ServeArgs {
     pub log_level: String,
 }
 
-/// The whole program: parse, run, exit code (0 after a clean shutdown, 1 on failure).
+/// The whole program: parse, run, exit code (0 on success or a clean shutdown, 1 on
+/// failure).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("radar={}", args.log_level))
+    let level = match &cli.command {
+        Command::Serve(args) => args.log_level.clone(),
+        _ => "warn".to_string(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("radar={level}"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("radar=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        Command::SyncthingInit(args) => crate::syncthing::init_home(
+            &args.syncthing,
+            &args.home,
+            &args.listen,
+            &args.gui_address,
+        ),
+        command => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(async {
+                match command {
+                    Command::Serve(args) => run(args).await,
+                    Command::Probe(args) => probe(args).await,
+                    Command::SyncthingInit(_) => Ok(()),
+                }
+            }),
+            Err(e) => Err(format!("cannot start the async runtime: {e}")),
+        },
     };
-    match runtime.block_on(run(args)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
+            let _ = writeln!(std::io::stderr(), "radar: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `radar probe`: one request with a short deadline.
+async fn probe(args: ProbeArgs) -> Result<(), String> {
+    let deadline = Duration::from_secs(3);
+    if args.target == "radar" {
+        let check = async {
+            let mut client = radar_proto::v1::radar_client::RadarClient::connect(format!(
+                "http://{}",
+                args.addr
+            ))
+            .await
+            .map_err(|e| format!("radar at {} does not answer: {e}", args.addr))?;
+            client
+                .get_version(radar_proto::v1::GetVersionRequest {})
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("radar at {} fails: {e}", args.addr))
+        };
+        return tokio::time::timeout(deadline, check)
+            .await
+            .map_err(|_| format!("radar at {} did not answer within {deadline:?}", args.addr))?;
+    }
+    let key = read_key(args.syncthing_api_key_file.as_deref())?.unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .timeout(deadline)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "{}/rest/system/ping",
+        args.syncthing_url.trim_end_matches('/')
+    );
+    let response = client
+        .get(&url)
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .map_err(|e| format!("Syncthing at {} does not answer: {e}", args.syncthing_url))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "Syncthing at {} answered {}",
+            args.syncthing_url,
+            response.status()
+        ))
+    }
+}
+
+fn read_key(path: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .map(|k| k.trim().to_string())
+            .map_err(|e| {
+                format!(
+                    "cannot read the Syncthing API key from {}: {e}",
+                    path.display()
+                )
+            })
+    })
+    .transpose()
 }
 
 /// Binds, prints `radar listening on ADDR`, and serves until SIGINT or SIGTERM.
@@ -171,4 +287,25 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serves_on_loopback_by_default() {
+        let cli = Cli::try_parse_from(["radar", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(args.bind, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(args.port, 40321);
+    }
 }

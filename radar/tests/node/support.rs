@@ -1,5 +1,6 @@
 //! Docker containers, a radar server and a client for the tests.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -61,6 +62,25 @@ pub(crate) fn wait_for<T>(
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Like [`wait_for`], for asynchronous checks.
+pub(crate) async fn wait_for_async<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -166,6 +186,13 @@ impl Container {
         let mut all = vec!["exec", self.id.as_str()];
         all.extend_from_slice(args);
         run("docker", &all)
+    }
+
+    /// True when a command in the container succeeds.
+    pub(crate) fn exec_ok(&self, args: &[&str]) -> bool {
+        let mut all = vec!["exec", self.id.as_str()];
+        all.extend_from_slice(args);
+        try_run("docker", &all).0
     }
 
     /// `cat` of a file in the container, or `None` when it cannot be read.
