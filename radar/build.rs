@@ -1,8 +1,17 @@
-//! Stamps the build with its git commit for `GetVersion`.
+//! Compiles the containerd version API radar calls (protox, no system protoc) and stamps the
+//! build with its git commit for `GetVersion`.
 
 use std::process::Command;
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto = "containerd/version.proto";
+    println!("cargo:rerun-if-changed={proto}");
+    let descriptors = protox::compile([proto], ["containerd"])?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
@@ -18,4 +27,5 @@ fn main() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
+    Ok(())
 }

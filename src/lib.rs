@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`agent`]: the cluster side (radar + Syncthing DaemonSet) as Kubernetes manifests.
 //! - [`cli`]: the command line; one module per subcommand, each only calling domain code.
 //! - [`config`]: loading `ksync.toml`, `ksync.local.toml`, `~/.ksync/ksync.yaml`, `KSYNC_*`
 //!   and flags (figment), and editing the user file.
@@ -14,6 +15,7 @@
 //!
 //! See ARCHITECTURE.md for the whole picture and its invariants.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;

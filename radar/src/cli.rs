@@ -97,6 +97,14 @@ pub struct ServeArgs {
     #[arg(long, default_value = "/var/run/docker.sock", value_name = "PATH")]
     pub docker_socket: PathBuf,
 
+    /// containerd's socket, asked for the runtime's version on nodes without Docker.
+    #[arg(
+        long,
+        default_value = "/run/containerd/containerd.sock",
+        value_name = "PATH"
+    )]
+    pub containerd_socket: PathBuf,
+
     /// Seconds a container's main process has to exit after SIGTERM before SIGKILL, on
     /// restart.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
@@ -242,6 +250,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let runtimes = Runtimes::new(RuntimeConfig {
         proc_root: args.proc,
         docker_socket: args.docker_socket,
+        containerd_socket: args.containerd_socket,
         stop_timeout: Duration::from_secs(args.stop_timeout),
         node: NodeIdentity {
             name: node_name.clone(),

@@ -12,6 +12,7 @@
 //!   `cri-o://…`).
 //! - [`runtime`]: finding a container's main process and acting on the container: Docker
 //!   through its API (bollard), everything else through the host's `/proc`.
+//! - [`containerd`]: containerd's own API (its version).
 //! - [`procfs`]: reading the host's `/proc` (cgroups, namespaces, mounts).
 //! - [`path`]: resolving a container path to a node path without ever leaving the container.
 //! - [`signal`]: signalling and stopping processes (pidfd).
@@ -20,6 +21,7 @@
 
 pub mod cli;
 pub mod container;
+pub mod containerd;
 pub mod error;
 pub mod path;
 pub mod procfs;

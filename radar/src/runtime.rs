@@ -36,6 +36,8 @@ pub struct RuntimeConfig {
     pub proc_root: PathBuf,
     /// The Docker API socket, used when it exists.
     pub docker_socket: PathBuf,
+    /// containerd's socket, asked for the runtime's version when there is no Docker.
+    pub containerd_socket: PathBuf,
     /// How long a stopped container's main process has after SIGTERM before SIGKILL.
     pub stop_timeout: Duration,
     /// The node.
@@ -218,8 +220,8 @@ impl Runtimes {
         })
     }
 
-    /// The node's runtime: Docker if its API answers, else the runtime process found in
-    /// `/proc`.
+    /// The node's runtime: Docker if its API answers, else containerd if its socket answers,
+    /// else the runtime process found in `/proc` (without a version).
     pub async fn info(&self) -> RuntimeInfo {
         if let Some(docker) = self.docker().await {
             let version = docker
@@ -230,6 +232,12 @@ impl Runtimes {
                 .unwrap_or_default();
             return RuntimeInfo {
                 name: "docker".into(),
+                version,
+            };
+        }
+        if let Some(version) = crate::containerd::version(&self.config.containerd_socket).await {
+            return RuntimeInfo {
+                name: "containerd".into(),
                 version,
             };
         }

@@ -14,7 +14,7 @@ const NAMESPACE: &str = "ksync-test";
 const IMAGE_REF: &str = "docker.io/ksync-test/busybox:1";
 
 /// containerd's socket: the system one, or the one Docker runs.
-fn socket() -> &'static str {
+pub(crate) fn socket() -> &'static str {
     [
         "/run/containerd/containerd.sock",
         "/var/run/docker/containerd/containerd.sock",

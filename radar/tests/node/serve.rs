@@ -31,6 +31,8 @@ async fn listens_only_on_its_bind_address() {
             "node-x",
             "--docker-socket",
             "/nonexistent/docker.sock",
+            "--containerd-socket",
+            crate::containerd::socket(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -60,8 +62,20 @@ async fn listens_only_on_its_bind_address() {
         .into_inner();
     assert_eq!(version.node_name, "node-x");
     assert_eq!(version.radar_version, env!("CARGO_PKG_VERSION"));
-    // Without a Docker socket, the runtime is found in /proc (containerd runs on this host).
+    // Without a Docker socket, containerd's own API names the runtime and its version.
     assert_eq!(version.runtime_name, "containerd");
+    let ctr_version = crate::support::run("ctr", &["-a", crate::containerd::socket(), "version"]);
+    let server_version = ctr_version
+        .split("Server:")
+        .nth(1)
+        .and_then(|server| {
+            server
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Version:"))
+        })
+        .expect("ctr version shows the server's version")
+        .trim();
+    assert_eq!(version.runtime_version, server_version);
 
     // Another loopback address on the same port is not served: radar is bound to exactly
     // 127.0.0.1, not to every address.

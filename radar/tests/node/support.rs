@@ -267,6 +267,7 @@ impl TestRadar {
         let runtimes = Runtimes::new(RuntimeConfig {
             proc_root: "/proc".into(),
             docker_socket: options.docker_socket,
+            containerd_socket: "/nonexistent/containerd.sock".into(),
             stop_timeout: Duration::from_secs(1),
             node: NodeIdentity {
                 name: options.node,
