@@ -13,11 +13,26 @@ use crate::names::check_dns1123_label;
 
 /// The templates, in the order their objects are applied.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("namespace.yaml.j2", include_str!("../templates/agent/namespace.yaml.j2")),
-    ("serviceaccount.yaml.j2", include_str!("../templates/agent/serviceaccount.yaml.j2")),
-    ("rbac.yaml.j2", include_str!("../templates/agent/rbac.yaml.j2")),
-    ("secret.yaml.j2", include_str!("../templates/agent/secret.yaml.j2")),
-    ("daemonset.yaml.j2", include_str!("../templates/agent/daemonset.yaml.j2")),
+    (
+        "namespace.yaml.j2",
+        include_str!("../templates/agent/namespace.yaml.j2"),
+    ),
+    (
+        "serviceaccount.yaml.j2",
+        include_str!("../templates/agent/serviceaccount.yaml.j2"),
+    ),
+    (
+        "rbac.yaml.j2",
+        include_str!("../templates/agent/rbac.yaml.j2"),
+    ),
+    (
+        "secret.yaml.j2",
+        include_str!("../templates/agent/secret.yaml.j2"),
+    ),
+    (
+        "daemonset.yaml.j2",
+        include_str!("../templates/agent/daemonset.yaml.j2"),
+    ),
 ];
 
 /// Label every agent object carries; `ksync clean` finds them by it.
@@ -194,7 +209,10 @@ impl AgentSettings {
             ("app.kubernetes.io/part-of", "ksync".to_string()),
             (COMPONENT.0, COMPONENT.1.to_string()),
             ("app.kubernetes.io/instance", self.name.clone()),
-            ("app.kubernetes.io/version", env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "app.kubernetes.io/version",
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
         ])
     }
 }
@@ -224,12 +242,12 @@ pub fn render(settings: &AgentSettings) -> Result<Vec<Manifest>, AgentError> {
     };
     let mut out = Vec::new();
     for (name, source) in TEMPLATES {
-        let rendered = env
-            .render_named_str(name, source, &ctx)
-            .map_err(|source| AgentError::Template {
-                template: name,
-                source,
-            })?;
+        let rendered =
+            env.render_named_str(name, source, &ctx)
+                .map_err(|source| AgentError::Template {
+                    template: name,
+                    source,
+                })?;
         for doc in rendered.split("\n---\n") {
             let yaml = format!("{}\n", doc.trim_matches('\n'));
             let kind = field(&yaml, "kind").unwrap_or_default();
@@ -294,7 +312,9 @@ mod tests {
             namespace: "dev-tools".into(),
             image: "registry.local/ksync/agent:0.1.0-rc1".into(),
             image_pull_policy: "Always".into(),
-            tolerations: vec![serde_json::json!({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"})],
+            tolerations: vec![
+                serde_json::json!({"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}),
+            ],
             node_selector: [("pool".to_string(), "dev".to_string())].into(),
             resources: AgentResources {
                 radar: serde_json::json!({"requests": {"cpu": "5m"}}),
@@ -323,14 +343,35 @@ mod tests {
     #[test]
     fn bad_settings_are_refused() {
         for bad in [
-            AgentSettings { namespace: "Bad_NS".into(), ..settings() },
-            AgentSettings { image: "".into(), ..settings() },
-            AgentSettings { image_pull_policy: "Sometimes".into(), ..settings() },
-            AgentSettings { api_key: "short".into(), ..settings() },
-            AgentSettings { tolerations: vec![serde_json::json!("gpu")], ..settings() },
-            AgentSettings { state_dir: "var/lib".into(), ..settings() },
+            AgentSettings {
+                namespace: "Bad_NS".into(),
+                ..settings()
+            },
+            AgentSettings {
+                image: "".into(),
+                ..settings()
+            },
+            AgentSettings {
+                image_pull_policy: "Sometimes".into(),
+                ..settings()
+            },
+            AgentSettings {
+                api_key: "short".into(),
+                ..settings()
+            },
+            AgentSettings {
+                tolerations: vec![serde_json::json!("gpu")],
+                ..settings()
+            },
+            AgentSettings {
+                state_dir: "var/lib".into(),
+                ..settings()
+            },
         ] {
-            assert!(matches!(render(&bad), Err(AgentError::Invalid { .. })), "{bad:?}");
+            assert!(
+                matches!(render(&bad), Err(AgentError::Invalid { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

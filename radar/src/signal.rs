@@ -134,10 +134,10 @@ mod tests {
 
     #[tokio::test]
     async fn stop_escalates_to_kill() {
-        // A child that ignores SIGTERM.
+        // A child that ignores SIGTERM (an ignored signal stays ignored across exec).
         use std::io::BufRead;
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
+            .args(["-c", "trap '' TERM; echo ready; exec sleep 1000"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
