@@ -138,12 +138,9 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::SyncthingInit(args) => crate::syncthing::init_home(
-            &args.syncthing,
-            &args.home,
-            &args.listen,
-            &args.gui_address,
-        ),
+        Command::SyncthingInit(args) => {
+            syncthing_home::init_home(&args.syncthing, &args.home, &args.listen, &args.gui_address)
+        }
         command => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(async {
                 match command {
