@@ -10,6 +10,9 @@
 //! - [`spec`]: validated specs (local folder → container path for a pod or selector).
 //! - [`selector`]: Kubernetes label selectors. [`names`]: Kubernetes naming rules.
 //! - [`template`]: minijinja templates in spec fields. [`git`]: the project's git state.
+//! - [`syncthing`]: driving the local and the nodes' Syncthing (REST, events, folders,
+//!   completion).
+//! - [`watch`]: ksync's own watcher of local folders (changed sub-paths, batched).
 //! - [`diagnostic`]: problems with file, line and fix. [`error`]: command errors and exit
 //!   codes.
 //!
@@ -24,6 +27,8 @@ pub mod git;
 pub mod names;
 pub mod selector;
 pub mod spec;
+pub mod syncthing;
 pub mod template;
+pub mod watch;
 
 pub use error::Error;
