@@ -1,5 +1,6 @@
-//! ksync's own watcher of a local folder: file events (notify) batched over a short window
-//! into the set of changed sub-paths, so Syncthing scans exactly those right away instead of
+//! ksync's own watcher of a local folder: file events (notify) batched into the set of
+//! changed sub-paths (a batch closes after a few quiet milliseconds, or a few tens of
+//! milliseconds after its first event), so Syncthing scans exactly those right away instead of
 //! waiting for its own watcher (whose delay is a whole second at best).
 //!
 //! Ignored paths and Syncthing's own files are dropped; a path below another changed path is
@@ -14,9 +15,12 @@ use tokio::sync::mpsc;
 
 use crate::syncthing::ignores::IgnoreSet;
 
-/// How long a batch collects events after its first one. Editors save in bursts (temporary
-/// file, rename, attribute change) that arrive within a few milliseconds.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(10);
+/// A batch ends when no event came for this long... Editors save in bursts (temporary
+/// file, write, rename, attribute change) whose events arrive within a millisecond or two.
+pub const DEFAULT_QUIET: Duration = Duration::from_millis(4);
+/// ...or at the latest this long after its first event, so a steady stream of writes still
+/// gets scanned.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(30);
 
 /// Watching failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -114,9 +118,11 @@ async fn batch(
         let mut paths = vec![first];
         let window = tokio::time::sleep(debounce);
         tokio::pin!(window);
+        let quiet = DEFAULT_QUIET.min(debounce);
         loop {
             tokio::select! {
                 () = &mut window => break,
+                () = tokio::time::sleep(quiet) => break,
                 next = raw.recv() => match next {
                     Some(p) => paths.push(p),
                     None => break,

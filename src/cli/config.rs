@@ -66,6 +66,8 @@ fn pretty(loaded: &LoadedConfig) -> String {
         s.log_level.source.clone(),
     );
     rows.add("port", s.port.value.to_string(), s.port.source.clone());
+    let (syncthing, syncthing_src) = optional(&s.syncthing, "(syncthing on PATH)");
+    rows.add("syncthing", syncthing, syncthing_src);
     rows.write(&mut out);
 
     let _ = writeln!(out, "\nSpecs:");

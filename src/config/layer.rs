@@ -54,6 +54,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("KSYNC_NAMESPACE", "namespace"),
     ("KSYNC_LOG_LEVEL", "log-level"),
     ("KSYNC_PORT", "port"),
+    ("KSYNC_SYNCTHING", "syncthing"),
 ];
 
 /// One source of configuration.

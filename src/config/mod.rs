@@ -13,7 +13,7 @@
 //! 3. the project file `ksync.toml`, found in the working directory or the nearest parent;
 //! 4. `ksync.local.toml` beside it: untracked personal overrides;
 //! 5. environment variables `KSYNC_CONTEXT`, `KSYNC_NAMESPACE`, `KSYNC_LOG_LEVEL`,
-//!    `KSYNC_PORT`;
+//!    `KSYNC_PORT`, `KSYNC_SYNCTHING`;
 //! 6. command-line flags (`--context`, `--namespace`, `--log-level`, `--var key=value`).
 //!
 //! Specs merge by name: a spec named `web` in `ksync.local.toml` changes only the keys it sets
@@ -96,6 +96,8 @@ pub struct Settings {
     pub log_level: Sourced<String>,
     /// Port of the local daemon's API.
     pub port: Sourced<u16>,
+    /// The Syncthing binary to run (`KSYNC_SYNCTHING` overrides it; default: `PATH`).
+    pub syncthing: Option<Sourced<String>>,
 }
 
 /// A configuration file that was read.
@@ -352,6 +354,7 @@ fn settings(merged: &Merged<'_>, renderer: &Renderer, problems: &mut Problems) -
     let context = sourced_str("context");
     let namespace = sourced_str("namespace");
     let log_level = sourced_str("log-level");
+    let syncthing = sourced_str("syncthing");
     if let Some(ns) = &namespace
         && let Err(reason) = crate::names::check_dns1123_label(&ns.value)
     {
@@ -413,6 +416,7 @@ fn settings(merged: &Merged<'_>, renderer: &Renderer, problems: &mut Problems) -
         namespace,
         log_level,
         port,
+        syncthing,
     }
 }
 

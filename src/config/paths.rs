@@ -42,6 +42,11 @@ impl KsyncHome {
     pub fn user_file(&self) -> PathBuf {
         self.dir.join(USER_FILE)
     }
+
+    /// The local Syncthing's home (identity, database, API key).
+    pub fn syncthing_home(&self) -> PathBuf {
+        self.dir.join("syncthing")
+    }
 }
 
 /// The nearest `ksync.toml` in `start` or one of its parents.

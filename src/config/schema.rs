@@ -48,6 +48,7 @@ const TOP: &[(&str, Type)] = &[
     ("namespace", Type::Str),
     ("log-level", Type::Str),
     ("port", Type::Port),
+    ("syncthing", Type::Str),
     ("vars", Type::Vars),
     ("spec", Type::Specs),
 ];

@@ -45,6 +45,7 @@ pub async fn wait_landed(
     // Subscribe before the first check: an answer arriving in between is not missed.
     let mut rx = events.subscribe();
     let deadline = Instant::now() + timeout;
+    let mut first = true;
     loop {
         let completion = client.completion(folder, device).await?;
         if completion.is_complete() {
@@ -53,7 +54,9 @@ pub async fn wait_landed(
                 completion,
             });
         }
-        if completion.sequence > 0 && !paths.is_empty() {
+        // Right after a scan the device cannot have the change yet: the (costlier) look at
+        // its needs waits until it has announced something.
+        if !std::mem::take(&mut first) && completion.sequence > 0 && !paths.is_empty() {
             let needs = client.remote_need(folder, device).await?;
             if !needs
                 .iter()
