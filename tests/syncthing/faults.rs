@@ -177,3 +177,34 @@ impl Drop for Unmount {
             .status();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vanished_local_folder_deletes_nothing_in_the_container() {
+    let pair = Pair::start().await;
+    let (local, remote) = (pair.local_dir(), pair.remote_dir());
+    write(&local, "main.go", "package main");
+    pair.share(Direction::TwoWay, &[]).await;
+    wait_content(&remote.join("main.go"), "package main").await;
+
+    // The user moves the project away.
+    std::fs::rename(&local, pair.dir.path().join("moved")).expect("mv");
+    let _ = pair.local.client().scan(FOLDER, &[]).await;
+    let err = wait_async(
+        "the local folder to report the loss",
+        Duration::from_secs(60),
+        || async {
+            check_health(pair.local.client(), FOLDER, "local")
+                .await
+                .err()
+        },
+    )
+    .await;
+    assert!(
+        matches!(err, SyncthingError::Folder { side: "local", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.join("main.go")).expect("kept"),
+        "package main"
+    );
+}
