@@ -108,6 +108,81 @@ impl Default for AgentSettings {
     }
 }
 
+/// Agent settings from the configuration files' `[agent]` table (and `ksync init` flags);
+/// what is unset keeps [`AgentSettings::default`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AgentConfig {
+    /// `namespace`.
+    pub namespace: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `image`.
+    pub image: Option<String>,
+    /// `image-pull-policy`.
+    pub image_pull_policy: Option<String>,
+    /// `docker-socket`.
+    pub docker_socket: Option<String>,
+    /// `containerd-socket`.
+    pub containerd_socket: Option<String>,
+    /// `state-dir`.
+    pub state_dir: Option<String>,
+    /// `log-level`.
+    pub log_level: Option<String>,
+    /// `node-selector`.
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// `tolerations`.
+    pub tolerations: Option<Vec<serde_json::Value>>,
+    /// `resources`: `{ radar = {…}, syncthing = {…} }`.
+    pub resources: Option<serde_json::Value>,
+}
+
+impl AgentConfig {
+    /// `base` with every setting this config sets.
+    pub fn apply(&self, mut base: AgentSettings) -> AgentSettings {
+        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        if let Some(v) = text(&self.namespace) {
+            base.namespace = v;
+        }
+        if let Some(v) = text(&self.name) {
+            base.name = v;
+        }
+        if let Some(v) = text(&self.image) {
+            base.image = v;
+        }
+        if let Some(v) = text(&self.image_pull_policy) {
+            base.image_pull_policy = v;
+        }
+        if let Some(v) = text(&self.docker_socket) {
+            base.docker_socket = Some(v);
+        }
+        if let Some(v) = text(&self.containerd_socket) {
+            base.containerd_socket = Some(v);
+        }
+        if let Some(v) = text(&self.state_dir) {
+            base.state_dir = v;
+        }
+        if let Some(v) = text(&self.log_level) {
+            base.log_level = v;
+        }
+        if let Some(v) = &self.node_selector {
+            base.node_selector = v.clone();
+        }
+        if let Some(v) = &self.tolerations {
+            base.tolerations = v.clone();
+        }
+        if let Some(resources) = &self.resources {
+            if let Some(radar) = resources.get("radar") {
+                base.resources.radar = radar.clone();
+            }
+            if let Some(syncthing) = resources.get("syncthing") {
+                base.resources.syncthing = syncthing.clone();
+            }
+        }
+        base
+    }
+}
+
 /// One rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {

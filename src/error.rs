@@ -7,9 +7,11 @@
 //! | 2    | the command line is wrong (unknown flag, missing argument)           |
 //! | 3    | the configuration is invalid (files, templates, spec rules)          |
 //! | 4    | the request conflicts with the configuration (duplicate or unknown spec) |
+//! | 5    | the cluster or the agent is not usable (unreachable, not installed, a failed check) |
 
 use std::process::ExitCode;
 
+use crate::cluster::ClusterError;
 use crate::config::{ConfigError, UserFileError};
 
 /// Why a command failed. Every variant says what to do about it.
@@ -80,6 +82,37 @@ pub enum Error {
     )]
     NoHome,
 
+    /// The cluster or its agent failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cluster(#[from] ClusterError),
+
+    /// `ksync doctor` found failing checks.
+    #[error("{failed} of {total} checks failed")]
+    #[diagnostic(
+        code(ksync::doctor::failed),
+        help("fix them in order: each check's fix is printed above")
+    )]
+    DoctorFailed {
+        /// Failed checks.
+        failed: usize,
+        /// All checks run.
+        total: usize,
+    },
+
+    /// A local file or folder could not be changed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    #[diagnostic(code(ksync::io))]
+    Io {
+        /// What ksync tried.
+        action: &'static str,
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The working directory cannot be read.
     #[error("cannot determine the working directory")]
     #[diagnostic(code(ksync::cwd), help("run ksync from a directory that exists"))]
@@ -97,10 +130,13 @@ impl Error {
         match self {
             Error::Config(ConfigError::Invalid(_) | ConfigError::MissingProjectFile { .. })
             | Error::UserFile(UserFileError::Invalid(_))
-            | Error::InvalidSpec { .. } => 3,
+            | Error::InvalidSpec { .. }
+            | Error::Cluster(ClusterError::Agent(_)) => 3,
             Error::DuplicateName { .. } | Error::SameSpec { .. } | Error::UnknownSpecs { .. } => 4,
+            Error::Cluster(_) | Error::DoctorFailed { .. } => 5,
             Error::Config(ConfigError::Read { .. })
             | Error::UserFile(UserFileError::Io { .. })
+            | Error::Io { .. }
             | Error::NoHome
             | Error::Cwd(_) => 1,
         }

@@ -5,6 +5,8 @@
 //!
 //! - [`agent`]: the cluster side (radar + Syncthing DaemonSet) as Kubernetes manifests.
 //! - [`cli`]: the command line; one module per subcommand, each only calling domain code.
+//! - [`cluster`]: Kubernetes (the only kube-rs user): pod watching, agent lookup, tunnels,
+//!   `init`/`clean`/`doctor`.
 //! - [`config`]: loading `ksync.toml`, `ksync.local.toml`, `~/.ksync/ksync.yaml`, `KSYNC_*`
 //!   and flags (figment), and editing the user file.
 //! - [`spec`]: validated specs (local folder → container path for a pod or selector).
@@ -20,6 +22,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod diagnostic;
 pub mod error;

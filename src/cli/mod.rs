@@ -3,9 +3,12 @@
 //! Each subcommand module owns its clap arguments and a `run` that only calls domain code
 //! (`config`, `spec`, …) and prints.
 
+mod clean;
 mod config;
 mod create;
 mod delete;
+mod doctor;
+mod init;
 mod version;
 
 use std::collections::BTreeMap;
@@ -56,6 +59,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
 
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
     /// Set a template variable, overriding [vars] (repeatable).
     #[arg(long = "var", global = true, value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
@@ -76,7 +83,13 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Show the merged, rendered specs and where each value comes from.
     Config(config::ConfigArgs),
-    /// Show version information.
+    /// Install or upgrade the ksync agent in the cluster.
+    Init(init::InitArgs),
+    /// Remove what `ksync init` installed (and, with --local, local Syncthing state).
+    Clean(clean::CleanArgs),
+    /// Check everything ksync needs, in order, with a fix for each failure.
+    Doctor(doctor::DoctorArgs),
+    /// Show version information (of this ksync and of the agent).
     Version(version::VersionArgs),
 }
 
@@ -105,7 +118,7 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 
 /// What every command starts from.
 #[derive(Debug)]
-pub(crate) struct Context {
+pub struct Context {
     cwd: PathBuf,
     global: GlobalArgs,
     home: Option<KsyncHome>,
@@ -129,6 +142,24 @@ impl Context {
 
     fn home(&self) -> Result<&KsyncHome, Error> {
         self.home.as_ref().ok_or(Error::NoHome)
+    }
+
+    /// How to reach the cluster: `--kubeconfig`, and the context from the merged settings
+    /// (which include `--context`).
+    fn cluster_options(
+        &self,
+        settings: &crate::config::Settings,
+    ) -> crate::cluster::ClusterOptions {
+        crate::cluster::ClusterOptions {
+            kubeconfig: self.global.kubeconfig.clone(),
+            context: settings.context.as_ref().map(|c| c.value.clone()),
+        }
+    }
+
+    /// Connects to the cluster the configuration names.
+    async fn cluster(&self) -> Result<crate::cluster::Cluster, Error> {
+        let loaded = crate::config::load(&self.load_options(None))?;
+        Ok(crate::cluster::Cluster::connect(&self.cluster_options(&loaded.settings)).await?)
     }
 
     /// Options for [`crate::config::load`]; `namespace` is a command's `--namespace`.
@@ -161,7 +192,17 @@ pub fn main() -> ExitCode {
         )
     }));
     init_logging(cli.global.log_level.as_deref());
-    match run(cli) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "ksync: cannot start the async runtime: {e}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let code = error.exit_code();
@@ -187,13 +228,16 @@ fn init_logging(flag: Option<&str>) {
 }
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
+pub async fn run(cli: Cli) -> Result<(), Error> {
     let ctx = Context::new(cli.global)?;
     match cli.command {
         Command::Create(args) => create::run(&ctx, args),
         Command::Delete(args) => delete::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
-        Command::Version(args) => version::run(args),
+        Command::Init(args) => init::run(&ctx, args).await,
+        Command::Clean(args) => clean::run(&ctx, args).await,
+        Command::Doctor(args) => doctor::run(&ctx, args).await,
+        Command::Version(args) => version::run(&ctx, args).await,
     }
 }
 

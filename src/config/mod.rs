@@ -98,6 +98,8 @@ pub struct Settings {
     pub port: Sourced<u16>,
     /// The Syncthing binary to run (`KSYNC_SYNCTHING` overrides it; default: `PATH`).
     pub syncthing: Option<Sourced<String>>,
+    /// How `ksync init` installs the agent (`[agent]`).
+    pub agent: crate::agent::AgentConfig,
 }
 
 /// A configuration file that was read.
@@ -411,12 +413,28 @@ fn settings(merged: &Merged<'_>, renderer: &Renderer, problems: &mut Problems) -
             value: DEFAULT_PORT,
             source: Role::Defaults.to_string(),
         });
+    let agent = match merged.figment.find_value("agent") {
+        Ok(value) => value.deserialize().unwrap_or_else(|e| {
+            problems.push(top_problem(
+                merged,
+                "agent",
+                Problem::error(
+                    "config::wrong_type",
+                    format!("the `[agent]` settings are not valid: {e}"),
+                )
+                .with_help("see README.md for the agent settings"),
+            ));
+            crate::agent::AgentConfig::default()
+        }),
+        Err(_) => crate::agent::AgentConfig::default(),
+    };
     Settings {
         context,
         namespace,
         log_level,
         port,
         syncthing,
+        agent,
     }
 }
 

@@ -26,6 +26,14 @@ enum Type {
     Vars,
     /// The list of specs.
     Specs,
+    /// The `agent` table.
+    Agent,
+    /// A table of strings (`node-selector`).
+    StrMap,
+    /// A list of tables (`tolerations`).
+    Tables,
+    /// A table of anything (`resources`).
+    Table,
 }
 
 impl Type {
@@ -38,6 +46,10 @@ impl Type {
             Type::List => "a list of strings",
             Type::Vars => "a table of values",
             Type::Specs => "a list of spec tables",
+            Type::Agent => "a table of agent settings",
+            Type::StrMap => "a table of strings",
+            Type::Tables => "a list of tables",
+            Type::Table => "a table",
         }
     }
 }
@@ -49,6 +61,7 @@ const TOP: &[(&str, Type)] = &[
     ("log-level", Type::Str),
     ("port", Type::Port),
     ("syncthing", Type::Str),
+    ("agent", Type::Agent),
     ("vars", Type::Vars),
     ("spec", Type::Specs),
 ];
@@ -80,6 +93,21 @@ const LEGACY_TOP: &[(&str, &str)] = &[
         "image",
         "the agent image is chosen with `ksync init --image`",
     ),
+];
+
+/// Keys of the `agent` table: how `ksync init` installs the agent.
+const AGENT: &[(&str, Type)] = &[
+    ("namespace", Type::Str),
+    ("name", Type::Str),
+    ("image", Type::Str),
+    ("image-pull-policy", Type::Str),
+    ("docker-socket", Type::Str),
+    ("containerd-socket", Type::Str),
+    ("state-dir", Type::Str),
+    ("log-level", Type::Str),
+    ("node-selector", Type::StrMap),
+    ("tolerations", Type::Tables),
+    ("resources", Type::Table),
 ];
 
 /// Keys of one spec.
@@ -176,6 +204,7 @@ pub(super) fn walk(
         match ty {
             Type::Specs => walk_specs(file, value, problems, &mut out),
             Type::Vars => walk_vars(file, value, problems, &mut out),
+            Type::Agent => walk_agent(file, value, problems, &mut out),
             _ => {
                 if let Some(v) = convert(file, &key, ty, value, problems) {
                     out.positions
@@ -186,6 +215,61 @@ pub(super) fn walk(
         }
     }
     out
+}
+
+fn walk_agent(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
+    let entries = match &value.value {
+        Value::Map(entries) => entries,
+        Value::Null => return,
+        other => {
+            problems.push(wrong_type(file, "agent", Type::Agent, other, value.span));
+            return;
+        }
+    };
+    let mut agent = Dict::new();
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for (key_node, v) in entries {
+        let key = key_node.key_text();
+        if let Some(first) = seen.insert(key.clone(), key_node.span) {
+            problems.push(duplicate_key(file, &key, key_node.span, first));
+            continue;
+        }
+        let Some(&(_, ty)) = AGENT.iter().find(|(k, _)| *k == key) else {
+            let known: Vec<&str> = AGENT.iter().map(|(k, _)| *k).collect();
+            problems.push(unknown_key(
+                file,
+                &key,
+                key_node.span,
+                &known,
+                "the agent settings",
+            ));
+            continue;
+        };
+        if let Some(converted) = convert(file, &key, ty, v, problems) {
+            out.positions
+                .insert(FieldPath::Top(format!("agent.{key}")), v.span);
+            agent.insert(key, converted);
+        }
+    }
+    out.dict.insert("agent".into(), FValue::from(agent));
+}
+
+/// Any value, as figment's.
+fn any_value(node: &Node) -> FValue {
+    match &node.value {
+        Value::Null => FValue::from(String::new()),
+        Value::Bool(b) => FValue::from(*b),
+        Value::Int(i) => FValue::from(*i),
+        Value::Float(f) => FValue::from(*f),
+        Value::Str(s) => FValue::from(s.clone()),
+        Value::List(items) => FValue::from(items.iter().map(any_value).collect::<Vec<_>>()),
+        Value::Map(entries) => FValue::from(
+            entries
+                .iter()
+                .map(|(k, v)| (k.key_text(), any_value(v)))
+                .collect::<Dict>(),
+        ),
+    }
 }
 
 fn walk_vars(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
@@ -376,6 +460,29 @@ fn convert(
         (Type::Bool, Value::Bool(b)) => Some(FValue::from(*b)),
         (Type::Port, Value::Int(i)) if (1..=65535).contains(i) => Some(FValue::from(*i)),
         (Type::StrOrList | Type::List, Value::List(items)) => strings(items, problems),
+        (Type::StrMap, Value::Map(entries)) => {
+            let mut dict = Dict::new();
+            for (k, v) in entries {
+                match &v.value {
+                    Value::Str(s) => {
+                        dict.insert(k.key_text(), FValue::from(s.clone()));
+                    }
+                    other => {
+                        problems.push(wrong_type(file, &k.key_text(), Type::Str, other, v.span));
+                        return None;
+                    }
+                }
+            }
+            Some(FValue::from(dict))
+        }
+        (Type::Table, Value::Map(_)) => Some(any_value(node)),
+        (Type::Tables, Value::List(items)) => {
+            if let Some(bad) = items.iter().find(|i| !matches!(i.value, Value::Map(_))) {
+                problems.push(wrong_type(file, key, Type::Tables, &bad.value, bad.span));
+                return None;
+            }
+            Some(any_value(node))
+        }
         (Type::Bool, Value::Str(s)) if bool_word(s).is_some() => {
             problems.push(
                 wrong_type(file, key, ty, &node.value, node.span).with_help(format!(

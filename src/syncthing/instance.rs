@@ -406,7 +406,7 @@ async fn shutdown(client: &Client, child: &mut Child) {
 
 /// Stops an instance a previous ksync left running on this home (found by its pid file and
 /// its command line naming this home).
-async fn stop_stale(home: &Path) {
+pub async fn stop_stale(home: &Path) {
     let pid_path = home.join(PID_FILE);
     let Some(pid) = std::fs::read_to_string(&pid_path)
         .ok()

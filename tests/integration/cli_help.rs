@@ -10,6 +10,9 @@ fn help_texts() {
         &["create", "--help"],
         &["delete", "--help"],
         &["config", "--help"],
+        &["init", "--help"],
+        &["clean", "--help"],
+        &["doctor", "--help"],
         &["version", "--help"],
     ] {
         let out = sandbox.ksync(args);
@@ -52,4 +55,45 @@ fn version_reports_build_and_protocol() {
             .ok()
             .starts_with(&format!("ksync {}\n", env!("CARGO_PKG_VERSION")))
     );
+}
+
+#[test]
+fn init_dry_run_prints_the_agent_manifests_from_config_and_flags() {
+    let s = Sandbox::new();
+    s.write(
+        "project/ksync.toml",
+        "[agent]\nimage = \"registry.local/ksync/agent:dev\"\nnode-selector = { pool = \"dev\" }\nresources = { syncthing = { limits = { memory = \"2Gi\" } } }\n",
+    );
+    let out = s.ksync(&[
+        "init",
+        "--dry-run",
+        "--namespace",
+        "dev-tools",
+        "--toleration",
+        "gpu=true:NoSchedule",
+        "--docker-socket",
+        "/var/run/docker.sock",
+    ]);
+    let yaml = out.ok();
+    let docs: Vec<&str> = yaml.split("---\n").collect();
+    assert_eq!(docs.len(), 6, "{yaml}");
+    for (doc, kind) in docs.iter().zip([
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "Role",
+        "Secret",
+        "DaemonSet",
+    ]) {
+        assert!(doc.contains(&format!("kind: {kind}\n")), "{doc}");
+    }
+    let ds = docs[5];
+    assert!(ds.contains("namespace: dev-tools"));
+    assert!(ds.contains("image: \"registry.local/ksync/agent:dev\""));
+    assert!(ds.contains(r#"nodeSelector: {"pool": "dev"}"#), "{ds}");
+    assert!(ds.contains(r#"tolerations: [{"effect": "NoSchedule", "key": "gpu", "operator": "Equal", "value": "true"}]"#), "{ds}");
+    assert!(ds.contains(r#"{"limits": {"memory": "2Gi"}}"#), "{ds}");
+    assert!(ds.contains("path: \"/var/run/docker.sock\""));
+    let bad = s.ksync(&["init", "--dry-run", "--image-pull-policy", "Sometimes"]);
+    assert!(bad.fails(3).contains("image-pull-policy"), "{}", bad.stderr);
 }
