@@ -1,0 +1,980 @@
+//! The simulated kubelets: every pod bound to a node gets a worker that runs its containers
+//! and keeps its `status` true to them.
+//!
+//! Workload pods run in Docker: an infra container holds the pod's network (its IP is the
+//! pod IP) and `emptyDir` volumes are Docker volumes; each container joins the infra
+//! container's network. Agent pods (of a DaemonSet with `radar` and `syncthing` containers)
+//! run the node's radar and Syncthing as processes (see [`crate::agents`]).
+//!
+//! As a kubelet does, a worker restarts containers that exit (per `restartPolicy`), with a
+//! new container id, `restartCount` + 1 and the previous run in `lastState`, backing off when
+//! a container keeps failing; it learns of exits from Docker's event stream and from the
+//! processes themselves, never by polling. Deleting a pod stops its containers (SIGTERM, then
+//! SIGKILL after the grace period), removes them and then the pod object.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::agents::{Agents, NodeAgent, Part};
+use crate::discovery::core;
+use crate::docker::{self, Docker, RunSpec};
+use crate::error::Error;
+use crate::portforward::PodNetwork;
+use crate::programs;
+use crate::state::State;
+use crate::store::{EventType, now};
+
+/// How often a readiness probe runs until it passes.
+const PROBE_PERIOD: Duration = Duration::from_millis(100);
+/// Longest wait before restarting a container that keeps exiting.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// How often a pod that could not start (a missing Secret, say) is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Messages to a pod worker.
+#[derive(Debug)]
+enum Msg {
+    /// A container (by runtime id) exited; processes report their exit code.
+    Died { id: String, exit: Option<i64> },
+    /// A container's readiness probe passed.
+    Ready { id: String },
+    /// The pod is being deleted.
+    Delete,
+}
+
+/// The kubelets of every node.
+pub(crate) struct Kubelet {
+    ctx: Arc<Ctx>,
+}
+
+struct Ctx {
+    state: Arc<State>,
+    docker: Docker,
+    agents: Arc<Agents>,
+    workers: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Kubelet {
+    /// Starts following pods and containers.
+    pub(crate) fn start(
+        state: Arc<State>,
+        docker: Docker,
+        agents: Arc<Agents>,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Kubelet {
+        let ctx = Arc::new(Ctx {
+            state,
+            docker,
+            agents,
+            workers: Mutex::new(HashMap::new()),
+            stop,
+            tracker,
+        });
+        ctx.tracker.spawn(follow_pods(ctx.clone()));
+        ctx.tracker.spawn(follow_containers(ctx.clone()));
+        Kubelet { ctx }
+    }
+
+    /// The node agent of `node`, if its agent pod ever ran.
+    pub(crate) fn agent(&self, node: &str) -> Option<NodeAgent> {
+        self.ctx.agents.existing(node)
+    }
+}
+
+impl Ctx {
+    fn send(&self, uid: &str, msg: Msg) {
+        if let Some(worker) = self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+        {
+            let _ = worker.send(msg);
+        }
+    }
+}
+
+/// Starts a worker for every new pod and tells workers of deletions.
+async fn follow_pods(ctx: Arc<Ctx>) {
+    let pods = core("pods");
+    let mut events = ctx.state.store.subscribe();
+    // Pods that exist already (none, unless the kubelet starts late).
+    let (existing, _) = ctx.state.store.list(pods, None);
+    for pod in existing {
+        sync(&ctx, &pod);
+    }
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = ctx.stop.cancelled() => return,
+        };
+        match event {
+            Ok(event) if std::ptr::eq(event.resource, pods) => match event.kind {
+                EventType::Added | EventType::Modified => sync(&ctx, &event.object),
+                EventType::Deleted => {
+                    let uid = event.object["metadata"]["uid"].as_str().unwrap_or_default();
+                    ctx.workers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(uid);
+                }
+            },
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                let (all, _) = ctx.state.store.list(pods, None);
+                for pod in all {
+                    sync(&ctx, &pod);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+fn sync(ctx: &Arc<Ctx>, pod: &Arc<Value>) {
+    let uid = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let deleting = pod["metadata"]["deletionTimestamp"].is_string();
+    let mut workers = ctx.workers.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(worker) = workers.get(&uid) {
+        if deleting {
+            let _ = worker.send(Msg::Delete);
+        }
+        return;
+    }
+    if pod["spec"]["nodeName"].as_str().is_none() {
+        return;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    if deleting {
+        let _ = tx.send(Msg::Delete);
+    }
+    workers.insert(uid, tx.clone());
+    let worker = Worker::new(ctx.clone(), pod, tx, rx);
+    ctx.tracker.spawn(worker.run());
+}
+
+/// Routes Docker's container exits to the pods' workers.
+async fn follow_containers(ctx: Arc<Ctx>) {
+    loop {
+        let mut events = ctx.docker.events();
+        loop {
+            let event = tokio::select! {
+                event = events.next() => event,
+                () = ctx.stop.cancelled() => return,
+            };
+            match event {
+                Some(Ok(event)) if event.action == "die" || event.action == "destroy" => {
+                    if let Some(uid) = event.labels.get(docker::POD_UID_LABEL) {
+                        ctx.send(
+                            uid,
+                            Msg::Died {
+                                id: event.id,
+                                exit: None,
+                            },
+                        );
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!("{e}; following Docker events again");
+                    break;
+                }
+                None => break,
+            }
+        }
+        // The Docker Engine ended the stream (it restarted): follow it again.
+        tokio::select! {
+            () = tokio::time::sleep(RETRY) => {}
+            () = ctx.stop.cancelled() => return,
+        }
+    }
+}
+
+/// How a pod's containers run.
+enum Backend {
+    /// Docker containers sharing an infra container's network.
+    Docker {
+        infra: Option<String>,
+        volumes: Vec<String>,
+        binds: HashMap<String, String>,
+    },
+    /// The node agent's processes.
+    Agent {
+        agent: Option<NodeAgent>,
+        api_key: String,
+    },
+    /// Pods the test cluster cannot run.
+    Unsupported(String),
+}
+
+/// One container of the pod.
+struct Slot {
+    name: String,
+    image: String,
+    spec: Value,
+    /// Runtime id of the current run (Docker id, or `process://<pid>`).
+    id: Option<String>,
+    pid: Option<u32>,
+    restart_count: u64,
+    attempt: u64,
+    state: Value,
+    last_state: Value,
+    ready: bool,
+    /// A restart is due at this time.
+    restart_at: Option<Instant>,
+}
+
+struct Worker {
+    ctx: Arc<Ctx>,
+    ns: String,
+    name: String,
+    uid: String,
+    node: String,
+    restart_policy: String,
+    grace: i64,
+    backend: Backend,
+    slots: Vec<Slot>,
+    prepared: bool,
+    retry_at: Option<Instant>,
+    pod_ip: Option<IpAddr>,
+    start_time: String,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+fn waiting(reason: &str, message: Option<&str>) -> Value {
+    let mut w = json!({ "reason": reason });
+    if let Some(m) = message {
+        w["message"] = json!(m);
+    }
+    json!({ "waiting": w })
+}
+
+fn is_agent_pod(pod: &Value) -> bool {
+    let owned_by_daemonset = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["kind"] == "DaemonSet"));
+    let names: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    owned_by_daemonset && names.contains(&"radar") && names.contains(&"syncthing")
+}
+
+impl Worker {
+    fn new(
+        ctx: Arc<Ctx>,
+        pod: &Value,
+        tx: mpsc::UnboundedSender<Msg>,
+        rx: mpsc::UnboundedReceiver<Msg>,
+    ) -> Worker {
+        let meta = &pod["metadata"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let spec = &pod["spec"];
+        let slots = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| Slot {
+                name: text(&c["name"]),
+                image: text(&c["image"]),
+                spec: c.clone(),
+                id: None,
+                pid: None,
+                restart_count: 0,
+                attempt: 0,
+                state: waiting("ContainerCreating", None),
+                last_state: json!({}),
+                ready: false,
+                restart_at: None,
+            })
+            .collect();
+        let backend = if is_agent_pod(pod) {
+            Backend::Agent {
+                agent: None,
+                api_key: String::new(),
+            }
+        } else if pod["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|refs| refs.iter().any(|r| r["kind"] == "DaemonSet"))
+        {
+            Backend::Unsupported(
+                "the ksync test cluster runs only ksync's agent DaemonSet (containers radar and syncthing)".into(),
+            )
+        } else {
+            Backend::Docker {
+                infra: None,
+                volumes: Vec::new(),
+                binds: HashMap::new(),
+            }
+        };
+        Worker {
+            ctx,
+            ns: text(&meta["namespace"]),
+            name: text(&meta["name"]),
+            uid: text(&meta["uid"]),
+            node: text(&spec["nodeName"]),
+            restart_policy: spec["restartPolicy"]
+                .as_str()
+                .unwrap_or("Always")
+                .to_string(),
+            grace: spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30),
+            backend,
+            slots,
+            prepared: false,
+            retry_at: Some(Instant::now()),
+            pod_ip: None,
+            start_time: now(),
+            tx,
+            rx,
+        }
+    }
+
+    fn uid8(&self) -> &str {
+        &self.uid[..self.uid.len().min(8)]
+    }
+
+    async fn run(mut self) {
+        self.publish();
+        loop {
+            let due = self
+                .slots
+                .iter()
+                .filter_map(|s| s.restart_at)
+                .chain(self.retry_at)
+                .min();
+            let msg = tokio::select! {
+                msg = self.rx.recv() => msg,
+                () = async { tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
+                    self.timers().await;
+                    self.publish();
+                    continue;
+                }
+                () = self.ctx.stop.cancelled() => {
+                    // The cluster is going away; it removes every container itself.
+                    return;
+                }
+            };
+            match msg {
+                Some(Msg::Died { id, exit }) => self.died(&id, exit).await,
+                Some(Msg::Ready { id }) => {
+                    if let Some(slot) = self.slots.iter_mut().find(|s| s.id.as_deref() == Some(&id))
+                    {
+                        slot.ready = true;
+                    }
+                }
+                Some(Msg::Delete) | None => break,
+            }
+            self.publish();
+        }
+        self.teardown().await;
+        self.ctx.state.ports.remove(&self.ns, &self.name);
+        let pods = core("pods");
+        let same = self
+            .ctx
+            .state
+            .store
+            .get(pods, &self.ns, &self.name)
+            .is_some_and(|p| p["metadata"]["uid"] == self.uid.as_str());
+        if same {
+            let _ = self.ctx.state.store.delete(pods, &self.ns, &self.name);
+        }
+    }
+
+    /// Runs what is due: starting the pod, or restarting containers.
+    async fn timers(&mut self) {
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            match self.prepare().await {
+                Ok(()) => {
+                    self.prepared = true;
+                    for i in 0..self.slots.len() {
+                        self.start(i).await;
+                    }
+                }
+                Err((reason, message)) => {
+                    for slot in &mut self.slots {
+                        slot.state = waiting(reason, Some(&message));
+                    }
+                    if !matches!(self.backend, Backend::Unsupported(_)) {
+                        self.retry_at = Some(Instant::now() + RETRY);
+                    }
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].restart_at.is_some_and(|t| t <= now) {
+                self.slots[i].restart_at = None;
+                if let Some(old) = self.slots[i].id.take() {
+                    self.remove_container(&old).await;
+                }
+                self.slots[i].restart_count += 1;
+                self.slots[i].attempt += 1;
+                self.start(i).await;
+            }
+        }
+    }
+
+    /// Prepares the sandbox: volumes and network, or the agent's files.
+    async fn prepare(&mut self) -> Result<(), (&'static str, String)> {
+        let pod = self
+            .ctx
+            .state
+            .store
+            .get(core("pods"), &self.ns, &self.name)
+            .ok_or(("PodGone", String::new()))?;
+        let uid8 = self.uid8().to_string();
+        match &mut self.backend {
+            Backend::Unsupported(why) => Err(("ErrImagePull", why.clone())),
+            Backend::Agent { agent, api_key } => {
+                let key = agent_api_key(&self.ctx.state, &pod)
+                    .map_err(|m| ("CreateContainerConfigError", m))?;
+                let node = self
+                    .ctx
+                    .agents
+                    .node(&self.node)
+                    .map_err(|e| ("CreateContainerError", e.to_string()))?;
+                node.init(&key)
+                    .await
+                    .map_err(|e| ("CreateContainerError", e.to_string()))?;
+                self.ctx
+                    .state
+                    .ports
+                    .set(&self.ns, &self.name, node.network());
+                self.pod_ip = Some([127, 0, 0, 1].into());
+                *agent = Some(node);
+                *api_key = key;
+                Ok(())
+            }
+            Backend::Docker {
+                infra,
+                volumes,
+                binds,
+            } => {
+                let docker = &self.ctx.docker;
+                for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+                    let name = volume["name"].as_str().unwrap_or_default();
+                    if let Some(path) = volume["hostPath"]["path"].as_str() {
+                        binds.insert(name.to_string(), path.to_string());
+                    } else {
+                        let docker_name = format!("k8s_{uid8}_{name}");
+                        if !volumes.contains(&docker_name) {
+                            docker
+                                .create_volume(&docker_name, &self.node)
+                                .await
+                                .map_err(|e| ("CreateContainerError", e.to_string()))?;
+                            volumes.push(docker_name.clone());
+                        }
+                        binds.insert(name.to_string(), docker_name);
+                    }
+                }
+                let spec = RunSpec {
+                    name: format!("k8s_POD_{}_{}_{uid8}_0", self.name, self.ns),
+                    node: self.node.clone(),
+                    labels: pod_labels(&self.ns, &self.name, &self.uid, "POD"),
+                    command: docker::IDLE.iter().map(|s| s.to_string()).collect(),
+                    env: Vec::new(),
+                    binds: Vec::new(),
+                    network_of: None,
+                    working_dir: None,
+                };
+                let id = docker
+                    .run(&spec)
+                    .await
+                    .map_err(|e| ("CreateContainerError", e.to_string()))?;
+                *infra = Some(id.clone());
+                let ip = docker.state(&id).await.ok().flatten().and_then(|s| s.ip);
+                self.pod_ip = ip;
+                self.ctx.state.ports.set(
+                    &self.ns,
+                    &self.name,
+                    PodNetwork {
+                        ip,
+                        ports: HashMap::new(),
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts (or restarts) container `i`.
+    async fn start(&mut self, i: usize) {
+        let started = match &self.backend {
+            Backend::Docker { infra, binds, .. } => {
+                let slot = &self.slots[i];
+                let spec = docker_spec(
+                    slot, &self.ns, &self.name, &self.uid, &self.node, infra, binds,
+                );
+                match self.ctx.docker.run(&spec).await {
+                    Ok(id) => {
+                        let state = self.ctx.docker.state(&id).await.ok().flatten();
+                        let slot = &mut self.slots[i];
+                        slot.state = json!({ "running": { "startedAt": state.as_ref().map_or_else(now, |s| s.started_at.clone()) } });
+                        slot.id = Some(id);
+                        slot.ready = true;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Backend::Agent {
+                agent: Some(agent),
+                api_key,
+            } => {
+                let slot = &self.slots[i];
+                match Part::from_container(&slot.name) {
+                    Some(part) => match agent.spawn(part, api_key) {
+                        Ok(child) => {
+                            let pid = child.id().unwrap_or_default();
+                            let id = format!("process://{pid}");
+                            self.watch_process(child, id.clone(), agent.clone(), part);
+                            let slot = &mut self.slots[i];
+                            slot.state = json!({ "running": { "startedAt": now() } });
+                            slot.id = Some(id);
+                            slot.pid = Some(pid);
+                            slot.ready = false;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    None => Err(Error::Program(format!(
+                        "the agent pod has an unknown container {}",
+                        slot.name
+                    ))),
+                }
+            }
+            _ => return,
+        };
+        if let Err(e) = started {
+            let slot = &mut self.slots[i];
+            slot.state = waiting("CreateContainerError", Some(&e.to_string()));
+            slot.restart_at = Some(Instant::now() + backoff(slot.restart_count + 1));
+        }
+    }
+
+    /// Waits for an agent process to exit, and probes it until it is ready.
+    fn watch_process(
+        &self,
+        mut child: tokio::process::Child,
+        id: String,
+        agent: NodeAgent,
+        part: Part,
+    ) {
+        let pid = child.id().unwrap_or_default();
+        let alive = CancellationToken::new();
+        let tx = self.tx.clone();
+        let stop = self.ctx.stop.clone();
+        let exited = alive.clone();
+        let died_id = id.clone();
+        self.ctx.tracker.spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status.ok(),
+                () = stop.cancelled() => {
+                    programs::signal_group(pid, rustix::process::Signal::KILL);
+                    let _ = child.wait().await;
+                    None
+                }
+            };
+            // The whole group goes with its leader, as a container's processes do.
+            programs::signal_group(pid, rustix::process::Signal::KILL);
+            exited.cancel();
+            let exit = status.map(|s| {
+                use std::os::unix::process::ExitStatusExt;
+                s.code()
+                    .map_or_else(|| 128 + i64::from(s.signal().unwrap_or(9)), i64::from)
+            });
+            let _ = tx.send(Msg::Died { id: died_id, exit });
+        });
+        let tx = self.tx.clone();
+        self.ctx.tracker.spawn(async move {
+            loop {
+                if agent.ready(part).await {
+                    let _ = tx.send(Msg::Ready { id });
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(PROBE_PERIOD) => {}
+                    () = alive.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    /// A container exited: record how, and restart it as the policy says.
+    async fn died(&mut self, id: &str, exit: Option<i64>) {
+        let Some(i) = self.slots.iter().position(|s| s.id.as_deref() == Some(id)) else {
+            if let Backend::Docker {
+                infra: Some(infra), ..
+            } = &self.backend
+                && infra == id
+            {
+                tracing::warn!(
+                    "the infra container of pod {}/{} exited",
+                    self.ns,
+                    self.name
+                );
+            }
+            return;
+        };
+        if self.slots[i].restart_at.is_some() || self.slots[i].state["terminated"].is_object() {
+            return;
+        }
+        let finished = now();
+        let (exit_code, started, finished, oom) = match exit {
+            Some(code) => (
+                code,
+                self.slots[i].state["running"]["startedAt"].clone(),
+                json!(finished),
+                false,
+            ),
+            None => match self.ctx.docker.state(id).await.ok().flatten() {
+                Some(s) => (
+                    s.exit_code,
+                    json!(s.started_at),
+                    json!(s.finished_at),
+                    s.oom_killed,
+                ),
+                None => (
+                    137,
+                    self.slots[i].state["running"]["startedAt"].clone(),
+                    json!(finished),
+                    false,
+                ),
+            },
+        };
+        let reason = if oom {
+            "OOMKilled"
+        } else if exit_code == 0 {
+            "Completed"
+        } else {
+            "Error"
+        };
+        let slot = &mut self.slots[i];
+        let terminated = json!({ "terminated": {
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": finished,
+            "containerID": format!("{}{}", if id.contains("://") { "" } else { "docker://" }, id),
+        }});
+        slot.ready = false;
+        let restart = match self.restart_policy.as_str() {
+            "Never" => false,
+            "OnFailure" => exit_code != 0,
+            _ => true,
+        };
+        if restart {
+            let wait = backoff(slot.restart_count);
+            slot.last_state = terminated.clone();
+            slot.state = if wait.is_zero() {
+                terminated
+            } else {
+                waiting(
+                    "CrashLoopBackOff",
+                    Some(&format!(
+                        "back-off {wait:?} restarting failed container={} pod={}_{}({})",
+                        slot.name, self.name, self.ns, self.uid
+                    )),
+                )
+            };
+            slot.restart_at = Some(Instant::now() + wait);
+        } else {
+            slot.state = terminated;
+        }
+    }
+
+    async fn remove_container(&self, id: &str) {
+        if matches!(self.backend, Backend::Docker { .. })
+            && let Err(e) = self.ctx.docker.remove(id).await
+        {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Stops everything of the pod: SIGTERM, SIGKILL after the grace period, removal.
+    async fn teardown(&mut self) {
+        let grace = i32::try_from(self.grace.clamp(0, 600)).unwrap_or(30);
+        match &self.backend {
+            Backend::Docker { infra, volumes, .. } => {
+                let docker = self.ctx.docker.clone();
+                let stops = self.slots.iter().filter_map(|s| s.id.clone()).map(|id| {
+                    let docker = docker.clone();
+                    async move {
+                        let _ = docker.stop(&id, grace).await;
+                        if let Err(e) = docker.remove(&id).await {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                });
+                futures::future::join_all(stops).await;
+                if let Some(infra) = infra {
+                    let _ = docker.remove(infra).await;
+                }
+                for volume in volumes {
+                    if let Err(e) = docker.remove_volume(volume).await {
+                        tracing::warn!("{e}");
+                    }
+                }
+            }
+            Backend::Agent { .. } => {
+                let pids: Vec<u32> = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.state["running"].is_object())
+                    .filter_map(|s| s.pid)
+                    .collect();
+                for pid in &pids {
+                    programs::signal_group(*pid, rustix::process::Signal::TERM);
+                }
+                let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
+                let mut running = pids.len();
+                while running > 0 {
+                    tokio::select! {
+                        msg = self.rx.recv() => match msg {
+                            Some(Msg::Died { .. }) => running -= 1,
+                            Some(_) => {}
+                            None => break,
+                        },
+                        () = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+                for pid in &pids {
+                    programs::signal_group(*pid, rustix::process::Signal::KILL);
+                }
+            }
+            Backend::Unsupported(_) => {}
+        }
+    }
+
+    /// Writes the pod's status.
+    fn publish(&self) {
+        let status = self.status();
+        let uid = self.uid.clone();
+        let result = self
+            .ctx
+            .state
+            .store
+            .update(core("pods"), &self.ns, &self.name, |pod| {
+                if pod["metadata"]["uid"] != uid.as_str() {
+                    return Err(crate::status::ApiError::conflict(
+                        "another pod of that name",
+                        None,
+                    ));
+                }
+                pod["status"] = status;
+                Ok(())
+            });
+        if let Err(e) = result {
+            tracing::debug!("status of {}/{} not written: {e}", self.ns, self.name);
+        }
+    }
+
+    fn status(&self) -> Value {
+        let all_ready = !self.slots.is_empty() && self.slots.iter().all(|s| s.ready);
+        let all_started = self.slots.iter().all(|s| {
+            s.attempt > 0
+                || !s.state["waiting"].is_object()
+                || s.restart_count > 0
+                || s.id.is_some()
+        });
+        let finished = self
+            .slots
+            .iter()
+            .all(|s| s.state["terminated"].is_object() && s.restart_at.is_none());
+        let phase = if !self.prepared || !all_started {
+            "Pending"
+        } else if finished {
+            if self
+                .slots
+                .iter()
+                .all(|s| s.state["terminated"]["exitCode"] == 0)
+            {
+                "Succeeded"
+            } else {
+                "Failed"
+            }
+        } else {
+            "Running"
+        };
+        let condition = |kind: &str, ok: bool| json!({ "type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": self.start_time });
+        let statuses: Vec<Value> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let mut status = json!({
+                    "name": s.name,
+                    "state": s.state,
+                    "lastState": s.last_state,
+                    "ready": s.ready,
+                    "restartCount": s.restart_count,
+                    "image": s.image,
+                    "imageID": if s.id.is_some() { format!("docker://{}", docker::IMAGE) } else { String::new() },
+                    "started": s.state["running"].is_object(),
+                });
+                if let Some(id) = &s.id {
+                    status["containerID"] = json!(if id.contains("://") { id.clone() } else { format!("docker://{id}") });
+                }
+                status
+            })
+            .collect();
+        let mut status = json!({
+            "phase": phase,
+            "conditions": [
+                condition("PodScheduled", true),
+                condition("Initialized", self.prepared),
+                condition("ContainersReady", all_ready),
+                condition("Ready", all_ready),
+            ],
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{ "ip": "127.0.0.1" }],
+            "startTime": self.start_time,
+            "containerStatuses": statuses,
+            "qosClass": "BestEffort",
+        });
+        if let Some(ip) = self.pod_ip {
+            status["podIP"] = json!(ip.to_string());
+            status["podIPs"] = json!([{ "ip": ip.to_string() }]);
+        }
+        status
+    }
+}
+
+/// How long to wait before the `n`th restart: none for the first, then doubling.
+fn backoff(restarts: u64) -> Duration {
+    if restarts == 0 {
+        return Duration::ZERO;
+    }
+    let factor = 1u32 << restarts.min(5);
+    (Duration::from_millis(250) * factor).min(MAX_BACKOFF)
+}
+
+fn pod_labels(ns: &str, pod: &str, uid: &str, container: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (docker::POD_NAMESPACE_LABEL.to_string(), ns.to_string()),
+        (docker::POD_NAME_LABEL.to_string(), pod.to_string()),
+        (docker::POD_UID_LABEL.to_string(), uid.to_string()),
+        (
+            docker::CONTAINER_NAME_LABEL.to_string(),
+            container.to_string(),
+        ),
+    ])
+}
+
+fn docker_spec(
+    slot: &Slot,
+    ns: &str,
+    pod: &str,
+    uid: &str,
+    node: &str,
+    infra: &Option<String>,
+    binds: &HashMap<String, String>,
+) -> RunSpec {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut command = strings(&slot.spec["command"]);
+    command.extend(strings(&slot.spec["args"]));
+    if command.is_empty() {
+        command = docker::IDLE.iter().map(|s| s.to_string()).collect();
+    }
+    let env = slot.spec["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some(format!(
+                "{}={}",
+                e["name"].as_str()?,
+                e["value"].as_str().unwrap_or_default()
+            ))
+        })
+        .collect();
+    let mounts = slot.spec["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let source = binds.get(m["name"].as_str()?)?;
+            let target = m["mountPath"].as_str()?;
+            let ro = if m["readOnly"] == true { ":ro" } else { "" };
+            Some(format!("{source}:{target}{ro}"))
+        })
+        .collect();
+    let uid8 = &uid[..uid.len().min(8)];
+    RunSpec {
+        name: format!("k8s_{}_{pod}_{ns}_{uid8}_{}", slot.name, slot.attempt),
+        node: node.to_string(),
+        labels: pod_labels(ns, pod, uid, &slot.name),
+        command,
+        env,
+        binds: mounts,
+        network_of: infra.as_ref().map(|id| format!("container:{id}")),
+        working_dir: slot.spec["workingDir"].as_str().map(str::to_string),
+    }
+}
+
+/// The Syncthing API key the agent DaemonSet hands its containers (from its Secret).
+fn agent_api_key(state: &State, pod: &Value) -> Result<String, String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let reference = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["env"].as_array().into_iter().flatten())
+        .find_map(|e| {
+            let r = &e["valueFrom"]["secretKeyRef"];
+            Some((
+                r["name"].as_str()?.to_string(),
+                r["key"].as_str()?.to_string(),
+            ))
+        })
+        .ok_or("the agent pod takes no Syncthing API key from a Secret")?;
+    let (secret, key) = reference;
+    let object = state
+        .store
+        .get(core("secrets"), ns, &secret)
+        .ok_or_else(|| format!("secret \"{secret}\" not found"))?;
+    let encoded = object["data"][&key]
+        .as_str()
+        .ok_or_else(|| format!("couldn't find key {key} in Secret {ns}/{secret}"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("Secret {ns}/{secret} key {key} is not base64: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("Secret {ns}/{secret} key {key} is not text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert!(backoff(1) < backoff(2));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}
