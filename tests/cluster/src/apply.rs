@@ -282,12 +282,28 @@ pub(crate) fn apply(
     }
     merge(&mut object, &body);
 
+    // An apply that changes nothing leaves the object as it was, time stamps included.
+    let unchanged = live.is_some_and(|live| {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(meta) = v["metadata"].as_object_mut() {
+                meta.remove("managedFields");
+            }
+            v
+        };
+        strip(live) == strip(&object) && previous == applied_fields
+    });
+    let time = managers
+        .iter()
+        .find(|m| m.manager == manager && m.operation == "Apply")
+        .filter(|_| unchanged)
+        .map_or_else(now, |m| m.time.clone());
     managers.retain(|m| !(m.manager == manager && m.operation == "Apply"));
     managers.push(Manager {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version,
-        time: now(),
+        time,
         fields: applied_fields,
     });
     set_managers(&mut object, &managers);
@@ -407,9 +423,13 @@ mod tests {
             managed["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"],
             json!({})
         );
-        let again = apply(Some(&first), &ds(1, "a"), "ksync", false).expect("re-apply");
-        assert_eq!(again["spec"], first["spec"]);
-        assert_eq!(again["metadata"]["labels"], first["metadata"]["labels"]);
+        let mut stamped = first.clone();
+        stamped["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
+        let again = apply(Some(&stamped), &ds(1, "a"), "ksync", false).expect("re-apply");
+        assert_eq!(
+            again, stamped,
+            "a no-op apply changes nothing, not even times"
+        );
     }
 
     #[test]

@@ -361,6 +361,12 @@ impl TestCluster {
         self.inner.kubelet.agent(node)
     }
 
+    /// Every request the API server served (the last 10 000), as `METHOD path?query`,
+    /// oldest first: what clients asked, to check how they ask.
+    pub fn requests(&self) -> Vec<String> {
+        self.inner.state.requests()
+    }
+
     // Fault switches.
 
     /// Drops every open port-forward connection, without a close handshake.

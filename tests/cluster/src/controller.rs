@@ -436,14 +436,13 @@ fn daemonset_pod(ds: &Value, node: &str, hash: &str) -> Value {
     if spec["terminationGracePeriodSeconds"].is_null() {
         spec["terminationGracePeriodSeconds"] = json!(30);
     }
-    json!({
+    let mut pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": format!("{name}-{}", crate::random::suffix(5)),
             "namespace": ns,
             "labels": labels,
-            "annotations": template["metadata"]["annotations"],
             "ownerReferences": [{
                 "apiVersion": "apps/v1",
                 "kind": "DaemonSet",
@@ -455,7 +454,11 @@ fn daemonset_pod(ds: &Value, node: &str, hash: &str) -> Value {
         },
         "spec": spec,
         "status": { "phase": "Pending" },
-    })
+    });
+    if template["metadata"]["annotations"].is_object() {
+        pod["metadata"]["annotations"] = template["metadata"]["annotations"].clone();
+    }
+    pod
 }
 
 #[cfg(test)]

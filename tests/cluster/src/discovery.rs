@@ -25,6 +25,8 @@ pub(crate) struct ResourceType {
     pub(crate) verbs: &'static [&'static str],
     /// `kubectl` short names.
     pub(crate) short_names: &'static [&'static str],
+    /// Categories (`all`).
+    pub(crate) categories: &'static [&'static str],
     /// Subresources served (`portforward`, `status`).
     pub(crate) subresources: &'static [(&'static str, &'static [&'static str])],
 }
@@ -69,6 +71,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: false,
         verbs: ALL,
         short_names: &["ns"],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -80,6 +83,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: false,
         verbs: &["get", "list", "watch"],
         short_names: &["no"],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -91,6 +95,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: &["delete", "get", "list", "patch", "watch"],
         short_names: &["po"],
+        categories: &["all"],
         subresources: &[("portforward", &["create", "get"]), ("status", &["get"])],
     },
     ResourceType {
@@ -102,6 +107,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: ALL,
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -113,6 +119,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: ALL,
         short_names: &["sa"],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -124,6 +131,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: ALL,
         short_names: &["ds"],
+        categories: &["all"],
         subresources: &[("status", &["get"])],
     },
     ResourceType {
@@ -135,6 +143,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: false,
         verbs: ALL,
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -146,6 +155,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: false,
         verbs: ALL,
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -157,6 +167,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: ALL,
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -168,6 +179,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         verbs: ALL,
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
     ResourceType {
@@ -179,6 +191,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         namespaced: false,
         verbs: &["create"],
         short_names: &[],
+        categories: &[],
         subresources: &[],
     },
 ];
@@ -282,6 +295,9 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
         }
         resources.push(entry);
         for (sub, verbs) in r.subresources {

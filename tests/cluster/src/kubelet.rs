@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::portforward::PodNetwork;
 use crate::programs;
 use crate::state::State;
-use crate::store::{EventType, now};
+use crate::store::{EventType, now, timestamp};
 
 /// How often a readiness probe runs until it passes.
 const PROBE_PERIOD: Duration = Duration::from_millis(100);
@@ -231,6 +231,7 @@ struct Slot {
     /// Runtime id of the current run (Docker id, or `process://<pid>`).
     id: Option<String>,
     pid: Option<u32>,
+    image_id: String,
     restart_count: u64,
     attempt: u64,
     state: Value,
@@ -299,6 +300,7 @@ impl Worker {
                 spec: c.clone(),
                 id: None,
                 pid: None,
+                image_id: String::new(),
                 restart_count: 0,
                 attempt: 0,
                 state: waiting("ContainerCreating", None),
@@ -529,7 +531,11 @@ impl Worker {
                     Ok(id) => {
                         let state = self.ctx.docker.state(&id).await.ok().flatten();
                         let slot = &mut self.slots[i];
-                        slot.state = json!({ "running": { "startedAt": state.as_ref().map_or_else(now, |s| s.started_at.clone()) } });
+                        let started = state
+                            .as_ref()
+                            .map_or_else(now, |s| timestamp(&s.started_at));
+                        slot.state = json!({ "running": { "startedAt": started } });
+                        slot.image_id = state.map(|s| s.image_id).unwrap_or_default();
                         slot.id = Some(id);
                         slot.ready = true;
                         Ok(())
@@ -828,7 +834,7 @@ impl Worker {
                     "ready": s.ready,
                     "restartCount": s.restart_count,
                     "image": s.image,
-                    "imageID": if s.id.is_some() { format!("docker://{}", docker::IMAGE) } else { String::new() },
+                    "imageID": if s.image_id.is_empty() { String::new() } else { format!("docker://{}", s.image_id) },
                     "started": s.state["running"].is_object(),
                 });
                 if let Some(id) = &s.id {

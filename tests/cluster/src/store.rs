@@ -115,6 +115,15 @@ pub(crate) fn now() -> String {
         .to_string()
 }
 
+/// An RFC 3339 time (as Docker gives them, with nanoseconds) as Kubernetes writes
+/// timestamps, to the second.
+pub(crate) fn timestamp(rfc3339: &str) -> String {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| now())
+}
+
 impl Default for Store {
     fn default() -> Self {
         Store::new()

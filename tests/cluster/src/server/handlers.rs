@@ -40,7 +40,7 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     let query = Query::parse(req.uri().query());
     let path = req.uri().path().to_string();
-    tracing::debug!("{} {}", req.method(), req.uri());
+    state.log_request(format!("{} {}", req.method(), req.uri()));
     let target = match request::parse(req.method(), &path, &query) {
         Ok(target) => target,
         Err(err) => return error(&err),

@@ -1,0 +1,4 @@
+//! The test cluster against independent clients: whatever they accept from it, they would
+//! accept from a real API server, and the other way around.
+
+mod kubectl;

@@ -1,0 +1,175 @@
+//! Helpers for the tests: running kubectl, following a program's output line by line, a TCP
+//! server to forward to, the rendered agent manifests.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ksync_test_cluster::TestCluster;
+
+/// How long pods may take to start.
+pub(crate) const START: Duration = Duration::from_secs(90);
+/// How long agents (radar and Syncthing) may take to start.
+pub(crate) const AGENTS: Duration = Duration::from_secs(120);
+/// How long a single expected event may take.
+pub(crate) const EVENT: Duration = Duration::from_secs(60);
+/// The agents' Syncthing API key in tests.
+pub(crate) const API_KEY: &str = "k5u1KjXHbUn4mTRw9cVZ2eQp";
+
+/// Runs kubectl against the cluster; panics with its stderr unless it succeeds.
+#[track_caller]
+pub(crate) fn kubectl(cluster: &TestCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl().args(args).output().expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs kubectl against the cluster, expecting it to fail; returns its stderr.
+#[track_caller]
+pub(crate) fn kubectl_fails(cluster: &TestCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl().args(args).output().expect("kubectl runs");
+    assert!(
+        !out.status.success(),
+        "kubectl {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A running program whose output lines are read as they come; killed (by pid) when
+/// dropped.
+pub(crate) struct Lines {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    /// Starts `command` with its stdout piped.
+    pub(crate) fn spawn(mut command: Command) -> Lines {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Finds a line matching `predicate` among those read so far, or waits for one.
+    #[track_caller]
+    pub(crate) fn expect_seen(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&str) -> bool,
+    ) -> String {
+        if let Some(line) = self.seen.iter().find(|l| predicate(l)) {
+            return line.clone();
+        }
+        self.expect(what, timeout, predicate)
+    }
+
+    /// Waits for a line matching `predicate`; panics with everything seen after `timeout`.
+    #[track_caller]
+    pub(crate) fn expect(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if predicate(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {what} within {timeout:?}; the output was:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The words of a line.
+pub(crate) fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// ksync's agent manifests as `ksync init` applies them, as one YAML stream.
+pub(crate) fn agent_manifests() -> String {
+    let manifests = ksync::agent::render(&ksync::agent::AgentSettings {
+        api_key: API_KEY.into(),
+        ..ksync::agent::AgentSettings::default()
+    })
+    .expect("the agent manifests render");
+    ksync::agent::to_yaml_stream(&manifests)
+}
+
+/// A TCP server on 127.0.0.1 that answers every connection with `greeting`, then echoes
+/// what it receives in upper case until the client closes.
+pub(crate) async fn shouting_server(
+    greeting: &'static str,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                if stream.write_all(greeting.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            let upper = buf[..n].to_ascii_uppercase();
+                            if stream.write_all(&upper).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
+}
