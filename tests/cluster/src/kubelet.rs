@@ -239,6 +239,8 @@ struct Slot {
     ready: bool,
     /// A restart is due at this time.
     restart_at: Option<Instant>,
+    /// Cancelled when the current run ends (stops its readiness probe).
+    alive: Option<CancellationToken>,
 }
 
 struct Worker {
@@ -307,6 +309,7 @@ impl Worker {
                 last_state: json!({}),
                 ready: false,
                 restart_at: None,
+                alive: None,
             })
             .collect();
         let backend = if is_agent_pod(pod) {
@@ -530,6 +533,15 @@ impl Worker {
                 match self.ctx.docker.run(&spec).await {
                     Ok(id) => {
                         let state = self.ctx.docker.state(&id).await.ok().flatten();
+                        let tcp_probe = self.slots[i].spec["readinessProbe"]["tcpSocket"]["port"]
+                            .as_u64()
+                            .and_then(|p| u16::try_from(p).ok());
+                        let alive = CancellationToken::new();
+                        if let (Some(port), Some(ip)) = (tcp_probe, self.pod_ip) {
+                            self.probe(id.clone(), alive.clone(), move || async move {
+                                tokio::net::TcpStream::connect((ip, port)).await.is_ok()
+                            });
+                        }
                         let slot = &mut self.slots[i];
                         let started = state
                             .as_ref()
@@ -537,7 +549,8 @@ impl Worker {
                         slot.state = json!({ "running": { "startedAt": started } });
                         slot.image_id = state.map(|s| s.image_id).unwrap_or_default();
                         slot.id = Some(id);
-                        slot.ready = true;
+                        slot.ready = tcp_probe.is_none();
+                        slot.alive = Some(alive);
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -553,8 +566,9 @@ impl Worker {
                         Ok(child) => {
                             let pid = child.id().unwrap_or_default();
                             let id = format!("process://{pid}");
-                            self.watch_process(child, id.clone(), agent.clone(), part);
+                            let alive = self.watch_process(child, id.clone(), agent.clone(), part);
                             let slot = &mut self.slots[i];
+                            slot.alive = Some(alive);
                             slot.state = json!({ "running": { "startedAt": now() } });
                             slot.id = Some(id);
                             slot.pid = Some(pid);
@@ -585,9 +599,10 @@ impl Worker {
         id: String,
         agent: NodeAgent,
         part: Part,
-    ) {
+    ) -> CancellationToken {
         let pid = child.id().unwrap_or_default();
         let alive = CancellationToken::new();
+        let token = alive.clone();
         let tx = self.tx.clone();
         let stop = self.ctx.stop.clone();
         let exited = alive.clone();
@@ -611,10 +626,24 @@ impl Worker {
             });
             let _ = tx.send(Msg::Died { id: died_id, exit });
         });
+        self.probe(id, alive, move || {
+            let agent = agent.clone();
+            async move { agent.ready(part).await }
+        });
+        token
+    }
+
+    /// Runs a readiness probe every [`PROBE_PERIOD`] until it passes (the container is then
+    /// ready) or `alive` is cancelled (the container exited).
+    fn probe<F, Fut>(&self, id: String, alive: CancellationToken, check: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
         let tx = self.tx.clone();
         self.ctx.tracker.spawn(async move {
             loop {
-                if agent.ready(part).await {
+                if check().await {
                     let _ = tx.send(Msg::Ready { id });
                     return;
                 }
@@ -676,6 +705,9 @@ impl Worker {
             "Error"
         };
         let slot = &mut self.slots[i];
+        if let Some(alive) = slot.alive.take() {
+            alive.cancel();
+        }
         let terminated = json!({ "terminated": {
             "exitCode": exit_code,
             "reason": reason,
@@ -719,6 +751,11 @@ impl Worker {
 
     /// Stops everything of the pod: SIGTERM, SIGKILL after the grace period, removal.
     async fn teardown(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(alive) = slot.alive.take() {
+                alive.cancel();
+            }
+        }
         let grace = i32::try_from(self.grace.clamp(0, 600)).unwrap_or(30);
         match &self.backend {
             Backend::Docker { infra, volumes, .. } => {

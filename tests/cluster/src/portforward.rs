@@ -34,6 +34,8 @@ use crate::status::ApiError;
 const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"];
 /// The v5 CLOSE signal's channel.
 const CLOSE_CHANNEL: u8 = 255;
+/// How long the client has to answer the server's close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting to a pod's port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -227,13 +229,31 @@ async fn session<S>(
     }
     drop(done_tx);
     let mut open = ports.len();
+    let (finish, mut finished) = tokio::sync::oneshot::channel::<()>();
+    drop(out_tx);
     let writer = async {
-        while let Some(message) = out_rx.recv().await {
-            let last = message.is_close();
-            if sink.send(message).await.is_err() || last {
-                break;
+        loop {
+            tokio::select! {
+                message = out_rx.recv() => match message {
+                    Some(message) => {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = &mut finished => {
+                    // What is queued goes first, then the close frame.
+                    while let Ok(message) = out_rx.try_recv() {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    break;
+                }
             }
         }
+        let _ = sink.close().await;
         // Dropping the queue ends the port tasks still running.
         drop(out_rx);
     };
@@ -242,23 +262,26 @@ async fn session<S>(
             tokio::select! {
                 message = stream.next() => match message {
                     Some(Ok(Message::Binary(bytes))) => client_frame(&mut ports, bytes, upgrade.v5()).await,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                     Some(Ok(_)) => {}
                 },
-                finished = done_rx.recv() => {
-                    if finished.is_some() {
+                done = done_rx.recv() => {
+                    if done.is_some() {
                         open -= 1;
                     }
-                    if open == 0 || finished.is_none() {
+                    if open == 0 || done.is_none() {
                         break;
                     }
                 }
             }
         }
-        // Tell the writer to close the WebSocket once everything queued before is sent.
-        let _ = out_tx.send(Message::Close(None)).await;
-        drop(out_tx);
         ports.clear();
+        let _ = finish.send(());
+        // Let the closing handshake finish: the client answers our close frame.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
     };
     tokio::join!(reader, writer);
 }
@@ -290,6 +313,16 @@ async fn client_frame(ports: &mut [Port], mut bytes: Bytes, v5: bool) {
     }
 }
 
+/// A connection error worded as the kubelet (Go) words it.
+fn dial_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::HostUnreachable => "no route to host".into(),
+        std::io::ErrorKind::NetworkUnreachable => "network is unreachable".into(),
+        _ => e.to_string(),
+    }
+}
+
 /// Connects port `index` to the pod and copies both ways until the pod's end closes.
 async fn forward_port(
     index: usize,
@@ -305,7 +338,7 @@ async fn forward_port(
         Some(address) => {
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
                 Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(e)) => Err(format!("dial tcp {address}: connect: {e}")),
+                Ok(Err(e)) => Err(format!("dial tcp {address}: connect: {}", dial_error(&e))),
                 Err(_) => Err(format!("dial tcp {address}: i/o timeout")),
             }
         }

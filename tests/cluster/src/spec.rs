@@ -233,6 +233,7 @@ pub struct Container {
     pub(crate) mounts: Vec<(String, String, bool)>,
     working_dir: Option<String>,
     ports: Vec<u16>,
+    ready_on: Option<u16>,
 }
 
 impl Container {
@@ -245,6 +246,7 @@ impl Container {
             mounts: Vec::new(),
             working_dir: None,
             ports: Vec::new(),
+            ready_on: None,
         }
     }
 
@@ -295,6 +297,13 @@ impl Container {
         self
     }
 
+    /// A TCP readiness probe: the container is ready once `port` of the pod accepts
+    /// connections (default: ready as soon as it runs).
+    pub fn ready_on_port(mut self, port: u16) -> Container {
+        self.ready_on = Some(port);
+        self
+    }
+
     fn object(&self) -> Value {
         let command = if self.command.is_empty() {
             IDLE.iter().map(|s| s.to_string()).collect()
@@ -325,6 +334,9 @@ impl Container {
         }
         if let Some(dir) = &self.working_dir {
             c["workingDir"] = json!(dir);
+        }
+        if let Some(port) = self.ready_on {
+            c["readinessProbe"] = json!({ "tcpSocket": { "port": port }, "periodSeconds": 1 });
         }
         if !self.ports.is_empty() {
             c["ports"] = json!(

@@ -218,6 +218,18 @@ impl Store {
         })
     }
 
+    /// `410 Expired` when `rv` is older than the history the store keeps.
+    pub(crate) fn check_version(&self, rv: u64) -> Result<(), ApiError> {
+        let inner = self.lock();
+        if rv < inner.floor {
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({})",
+                inner.floor
+            )));
+        }
+        Ok(())
+    }
+
     /// Every later event.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         let _inner = self.lock();

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, header};
 use http_body_util::{BodyExt, Limited, StreamBody};
@@ -134,9 +135,7 @@ async fn objects(
         }
         "list" => {
             let filter = Filter::parse(r, query.get("labelSelector"), query.get("fieldSelector"))?;
-            let (objects, rv) = state.store.list(r, o.namespace.as_deref());
-            let items: Vec<_> = objects.into_iter().filter(|o| filter.matches(o)).collect();
-            Ok(json(200, &format.list(r, &items, rv)))
+            list(&state, r, o.namespace.as_deref(), &filter, &query, format)
         }
         "watch" => {
             let request = WatchRequest {
@@ -218,6 +217,83 @@ async fn objects(
             o.verb
         ))),
     }
+}
+
+/// Where a paged list continues: the list's resourceVersion and the last object sent.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Continue {
+    rv: u64,
+    namespace: String,
+    name: String,
+}
+
+/// A list, in pages of `limit` objects when asked (`continue` fetches the next page).
+fn list(
+    state: &State,
+    r: &'static ResourceType,
+    ns: Option<&str>,
+    filter: &Filter,
+    query: &Query,
+    format: Format,
+) -> Result<Response<Body>, ApiError> {
+    let token = query.get("continue").filter(|c| !c.is_empty());
+    let after = token
+        .map(|t| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Continue>(&bytes).ok())
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))
+        })
+        .transpose()?;
+    let (objects, current) = state.store.list(r, ns);
+    let rv = match &after {
+        Some(after) => {
+            state.store.check_version(after.rv).map_err(|_| {
+                ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                )
+            })?;
+            after.rv
+        }
+        None => current,
+    };
+    let mut items: Vec<_> = objects
+        .into_iter()
+        .filter(|o| filter.matches(o))
+        .filter(|o| {
+            after.as_ref().is_none_or(|a| {
+                let (o_ns, o_name) = crate::store::name_of(o);
+                (o_ns, o_name) > (a.namespace.as_str(), a.name.as_str())
+            })
+        })
+        .collect();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut next = None;
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let (last_ns, last_name) = crate::store::name_of(&items[limit - 1]);
+        let token = Continue {
+            rv,
+            namespace: last_ns.to_string(),
+            name: last_name.to_string(),
+        };
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&token).unwrap_or_default());
+        next = Some((token, remaining));
+    }
+    let mut body = format.list(r, &items, rv);
+    if let Some((token, remaining)) = next {
+        body["metadata"]["continue"] = json!(token);
+        body["metadata"]["remainingItemCount"] = json!(remaining);
+    }
+    Ok(json(200, &body))
 }
 
 /// The field manager of an update: `fieldManager`, else the user agent's product name.

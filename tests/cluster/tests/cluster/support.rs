@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ksync_test_cluster::TestCluster;
+use ksync_test_cluster::{Container, TestCluster, Workload};
 
 /// How long pods may take to start.
 pub(crate) const START: Duration = Duration::from_secs(90);
@@ -172,4 +172,22 @@ pub(crate) async fn shouting_server(
         }
     });
     (addr, task)
+}
+
+/// A pod with two real servers: an echo server on 7000 (busybox `nc` running `cat`) and a
+/// web server on 8080 (busybox `httpd`) serving "hello from the pod".
+pub(crate) fn echo_workload() -> Workload {
+    Workload::new("default", "echo")
+        .container(
+            Container::new("echo")
+                .command(["nc", "-ll", "-p", "7000", "-e", "cat"])
+                .port(7000)
+                .ready_on_port(7000),
+        )
+        .container(
+            Container::new("web")
+                .shell("mkdir -p /www && echo 'hello from the pod' > /www/index.html && exec httpd -f -p 8080 -h /www")
+                .port(8080)
+                .ready_on_port(8080),
+        )
 }
