@@ -200,13 +200,13 @@ impl NodeAgent {
             .map_err(Error::io(format!("start {what} for node {}", self.node)))
     }
 
-    /// The readiness probe of one of its processes: radar accepts connections, Syncthing's
-    /// health endpoint answers OK.
-    pub(crate) async fn ready(&self, part: Part) -> bool {
+    /// The readiness probe of one of its processes (as the DaemonSet's `radar probe`): radar
+    /// accepts connections, Syncthing answers `/rest/system/ping` with the API key.
+    pub(crate) async fn ready(&self, part: Part, api_key: &str) -> bool {
         let probe = async {
             match part {
                 Part::Radar => TcpStream::connect(self.radar).await.is_ok(),
-                Part::Syncthing => healthy(self.syncthing_api).await,
+                Part::Syncthing => pong(self.syncthing_api, api_key).await,
             }
         };
         tokio::time::timeout(Duration::from_secs(2), probe)
@@ -215,12 +215,13 @@ impl NodeAgent {
     }
 }
 
-/// `GET /rest/noauth/health` answers `200`.
-async fn healthy(addr: SocketAddr) -> bool {
+/// `GET /rest/system/ping` answers `200`.
+async fn pong(addr: SocketAddr, api_key: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr).await else {
         return false;
     };
-    let request = format!("GET /rest/noauth/health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let request =
+        format!("GET /rest/system/ping HTTP/1.0\r\nHost: {addr}\r\nX-API-Key: {api_key}\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }

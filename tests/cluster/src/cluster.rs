@@ -329,6 +329,37 @@ impl TestCluster {
             (live.len() == count && live.iter().all(pod_ready)).then_some(live)
         })
         .await
+        .map_err(|e| self.explain(e, namespace, selector))
+    }
+
+    /// Adds the state of the pods concerned to a timeout.
+    fn explain(&self, err: Error, namespace: &str, selector: &str) -> Error {
+        let Error::Timeout { what, timeout } = err else {
+            return err;
+        };
+        let pods = self.pods(namespace, selector).unwrap_or_default();
+        let states: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                let containers: Vec<String> = p["status"]["containerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| format!("{}: ready {} state {}", c["name"], c["ready"], c["state"]))
+                    .collect();
+                format!(
+                    "{} on {} ({}): {}",
+                    p["metadata"]["name"],
+                    p["spec"]["nodeName"],
+                    p["status"]["phase"],
+                    containers.join("; ")
+                )
+            })
+            .collect();
+        Error::Timeout {
+            what: format!("{what}; the pods: [{}]", states.join(" | ")),
+            timeout,
+        }
     }
 
     /// Waits until the agent DaemonSet `namespace/name` has a ready pod on every node it
@@ -346,7 +377,21 @@ impl TestCluster {
                 let ds = c.get("daemonsets", namespace, name)?;
                 let status = &ds["status"];
                 let desired = status["desiredNumberScheduled"].as_u64()?;
+                // The controller may not have seen the latest nodes yet.
+                let selector = &ds["spec"]["template"]["spec"]["nodeSelector"];
+                let (nodes, _) = c.inner.state.store.list(core("nodes"), None);
+                let eligible = nodes
+                    .iter()
+                    .filter(|n| {
+                        selector
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .all(|(k, v)| n["metadata"]["labels"][k] == *v)
+                    })
+                    .count();
                 (desired > 0
+                    && desired == eligible as u64
                     && status["observedGeneration"] == ds["metadata"]["generation"]
                     && status["numberAvailable"].as_u64() == Some(desired)
                     && status["currentNumberScheduled"].as_u64() == Some(desired))
@@ -354,6 +399,7 @@ impl TestCluster {
             },
         )
         .await
+        .map_err(|e| self.explain(e, namespace, ""))
     }
 
     /// Where a node's agent (radar and Syncthing) listens, once its agent pod has run.

@@ -566,7 +566,13 @@ impl Worker {
                         Ok(child) => {
                             let pid = child.id().unwrap_or_default();
                             let id = format!("process://{pid}");
-                            let alive = self.watch_process(child, id.clone(), agent.clone(), part);
+                            let alive = self.watch_process(
+                                child,
+                                id.clone(),
+                                agent.clone(),
+                                part,
+                                api_key.clone(),
+                            );
                             let slot = &mut self.slots[i];
                             slot.alive = Some(alive);
                             slot.state = json!({ "running": { "startedAt": now() } });
@@ -599,6 +605,7 @@ impl Worker {
         id: String,
         agent: NodeAgent,
         part: Part,
+        api_key: String,
     ) -> CancellationToken {
         let pid = child.id().unwrap_or_default();
         let alive = CancellationToken::new();
@@ -628,7 +635,8 @@ impl Worker {
         });
         self.probe(id, alive, move || {
             let agent = agent.clone();
-            async move { agent.ready(part).await }
+            let api_key = api_key.clone();
+            async move { agent.ready(part, &api_key).await }
         });
         token
     }
