@@ -67,6 +67,7 @@ impl TestCluster {
         let started = runtime
             .spawn(async move {
                 let docker = Docker::connect(&id).await?;
+                docker.remove_orphans().await?;
                 docker.ensure_image().await?;
                 let state = Arc::new(State::default());
                 for ns in NAMESPACES {

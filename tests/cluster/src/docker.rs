@@ -27,6 +27,8 @@ pub(crate) const IMAGE: &str = "ksync-test/cluster-busybox:1";
 pub const TEST_LABEL: (&str, &str) = ("io.ksync.test", "cluster");
 /// The id of the test cluster that created a container or volume.
 pub(crate) const CLUSTER_LABEL: &str = "io.ksync.test.cluster";
+/// The pid of the test process that created a container or volume.
+pub(crate) const OWNER_LABEL: &str = "io.ksync.test.owner";
 /// The simulated node a container runs on (radar's `--node-label`).
 pub const NODE_LABEL: &str = "io.ksync.node";
 /// Which pod container a Docker container is (dockershim's labels).
@@ -124,6 +126,7 @@ impl Docker {
         let mut labels = extra.clone();
         labels.insert(TEST_LABEL.0.into(), TEST_LABEL.1.into());
         labels.insert(CLUSTER_LABEL.into(), self.cluster.clone());
+        labels.insert(OWNER_LABEL.into(), std::process::id().to_string());
         labels.insert(NODE_LABEL.into(), node.into());
         labels
     }
@@ -341,7 +344,28 @@ impl Docker {
 
     /// Removes every container and volume this test cluster created.
     pub(crate) async fn remove_everything(&self) -> Result<(), Error> {
-        let label = format!("{CLUSTER_LABEL}={}", self.cluster);
+        self.remove_labelled(&format!("{CLUSTER_LABEL}={}", self.cluster), |_| true)
+            .await
+    }
+
+    /// Removes what test clusters of test processes that no longer run left behind (a test
+    /// process killed before its clusters were dropped).
+    pub(crate) async fn remove_orphans(&self) -> Result<(), Error> {
+        let orphaned = |labels: &HashMap<String, String>| {
+            labels
+                .get(OWNER_LABEL)
+                .is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+        };
+        self.remove_labelled(&format!("{}={}", TEST_LABEL.0, TEST_LABEL.1), orphaned)
+            .await
+    }
+
+    async fn remove_labelled(
+        &self,
+        label: &str,
+        keep: impl Fn(&HashMap<String, String>) -> bool,
+    ) -> Result<(), Error> {
+        let label = label.to_string();
         let filters = HashMap::from([("label", vec![label.clone()])]);
         let containers = self
             .client
@@ -354,7 +378,10 @@ impl Docker {
             .await
             .map_err(Error::docker("list the cluster's containers"))?;
         // Pod containers first: they use their infra container's network.
-        let (infra, others): (Vec<_>, Vec<_>) = containers.into_iter().partition(|c| {
+        let containers = containers
+            .into_iter()
+            .filter(|c| keep(c.labels.as_ref().unwrap_or(&HashMap::new())));
+        let (infra, others): (Vec<_>, Vec<_>) = containers.partition(|c| {
             c.labels
                 .as_ref()
                 .and_then(|l| l.get(CONTAINER_NAME_LABEL))
@@ -373,7 +400,9 @@ impl Docker {
             .await
             .map_err(Error::docker("list the cluster's volumes"))?;
         for v in volumes.volumes.unwrap_or_default() {
-            self.remove_volume(&v.name).await?;
+            if keep(&v.labels) {
+                self.remove_volume(&v.name).await?;
+            }
         }
         Ok(())
     }

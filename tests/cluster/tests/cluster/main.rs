@@ -6,3 +6,5 @@ mod support;
 
 mod agents;
 mod conformance;
+mod faults;
+mod pods;

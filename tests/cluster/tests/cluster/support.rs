@@ -1,5 +1,5 @@
-//! Helpers for the tests: running kubectl, following a program's output line by line, a TCP
-//! server to forward to, the rendered agent manifests.
+//! Helpers for the tests: running kubectl, following a program's output line by line, a pod
+//! with servers to forward to, the rendered agent manifests.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -135,43 +135,6 @@ pub(crate) fn agent_manifests() -> String {
     })
     .expect("the agent manifests render");
     ksync::agent::to_yaml_stream(&manifests)
-}
-
-/// A TCP server on 127.0.0.1 that answers every connection with `greeting`, then echoes
-/// what it receives in upper case until the client closes.
-pub(crate) async fn shouting_server(
-    greeting: &'static str,
-) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                if stream.write_all(greeting.as_bytes()).await.is_err() {
-                    return;
-                }
-                let mut buf = [0u8; 4096];
-                loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            let upper = buf[..n].to_ascii_uppercase();
-                            if stream.write_all(&upper).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, task)
 }
 
 /// A pod with two real servers: an echo server on 7000 (busybox `nc` running `cat`) and a
