@@ -44,6 +44,8 @@
 //!   run as Docker containers or agent processes; `docker`: the only user of the Docker API;
 //!   `agents`: each node's radar and Syncthing; `programs`: finding and running them.
 //! - [`Workload`], [`Container`], [`Volume`], [`Node`] (`spec`): what tests declare.
+//! - [`real_cluster`] (`real`): the real cluster `KSYNC_E2E_KUBECONFIG` names, for
+//!   end-to-end suites that also run against one.
 
 mod access;
 mod admission;
@@ -61,6 +63,7 @@ mod kubelet;
 mod portforward;
 mod programs;
 mod random;
+mod real;
 mod server;
 mod spec;
 mod state;
@@ -74,4 +77,5 @@ pub use docker::{NODE_LABEL, TEST_LABEL};
 pub use error::Error;
 pub use kubeconfig::CONTEXT;
 pub use programs::RADAR_BIN_ENV;
+pub use real::{E2E_AGENT_IMAGE_ENV, E2E_KUBECONFIG_ENV, RealCluster, real_cluster};
 pub use spec::{Container, Node, RestartPolicy, Volume, Workload};

@@ -313,6 +313,18 @@ fn manager(query: &Query, headers: &HeaderMap) -> String {
 
 /// The request body as JSON (YAML accepted, as apply sends YAML when it likes).
 async fn read_body(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/vnd.kubernetes.protobuf")
+        || content_type.starts_with("application/cbor")
+    {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the ksync test cluster reads JSON and YAML bodies only, not {content_type}"
+        )));
+    }
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await

@@ -410,3 +410,120 @@ async fn delete_pods_and_everything_applied() {
     let err = kubectl_fails(&cluster, &["get", "namespace", "ksync"]);
     assert!(err.contains("NotFound"), "{err}");
 }
+
+const CREATED: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: tools
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: agent
+  namespace: tools
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: agent
+  namespace: tools
+stringData:
+  apikey: s3cret
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: tools
+rules:
+  - apiGroups: [\"\"]
+    resources: [pods]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: tools
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: agent, namespace: tools}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: watcher
+rules: [{apiGroups: [\"\"], resources: [pods], verbs: [watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: watcher
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: watcher}
+subjects: [{kind: User, name: someone}]
+";
+
+#[tokio::test]
+async fn create_the_kinds_ksync_init_uses() {
+    let cluster = TestCluster::start().await.expect("cluster");
+    let file = cluster.dir().join("created.yaml");
+    std::fs::write(&file, CREATED).expect("write");
+    let file = file.to_str().expect("utf-8");
+    let out = kubectl(&cluster, &["create", "--validate=false", "-f", file]);
+    assert_eq!(out.lines().count(), 7, "{out}");
+    assert!(
+        out.contains("rolebinding.rbac.authorization.k8s.io/reader created"),
+        "{out}"
+    );
+
+    let out = kubectl(
+        &cluster,
+        &[
+            "get",
+            "serviceaccounts,secrets,roles,rolebindings",
+            "-n",
+            "tools",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        names(&out),
+        [
+            "role.rbac.authorization.k8s.io/reader",
+            "rolebinding.rbac.authorization.k8s.io/reader",
+            "secret/agent",
+            "serviceaccount/agent",
+        ]
+    );
+    let secret = kubectl(
+        &cluster,
+        &[
+            "get",
+            "secret",
+            "agent",
+            "-n",
+            "tools",
+            "-o",
+            "jsonpath={.data.apikey}",
+        ],
+    );
+    assert_eq!(secret, "czNjcmV0");
+    let binding = cluster
+        .get("clusterrolebindings", "", "watcher")
+        .expect("binding");
+    assert_eq!(binding["subjects"][0]["name"], "someone");
+    assert_eq!(
+        binding["metadata"]["managedFields"][0]["operation"],
+        "Update"
+    );
+
+    let err = kubectl_fails(&cluster, &["create", "--validate=false", "-f", file]);
+    assert!(
+        err.contains("Error from server (AlreadyExists): error when creating")
+            && err.contains("namespaces \"tools\" already exists"),
+        "{err}"
+    );
+    // kubectl's generators send protobuf, which the test cluster does not read; it says so.
+    let err = kubectl_fails(&cluster, &["create", "namespace", "other"]);
+    assert!(err.contains("UnsupportedMediaType"), "{err}");
+}
