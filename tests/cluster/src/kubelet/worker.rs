@@ -1,210 +1,26 @@
-//! The simulated kubelets: every pod bound to a node gets a worker that runs its containers
-//! and keeps its `status` true to them.
-//!
-//! Workload pods run in Docker: an infra container holds the pod's network (its IP is the
-//! pod IP) and `emptyDir` volumes are Docker volumes; each container joins the infra
-//! container's network. Agent pods (of a DaemonSet with `radar` and `syncthing` containers)
-//! run the node's radar and Syncthing as processes (see [`crate::agents`]).
-//!
-//! As a kubelet does, a worker restarts containers that exit (per `restartPolicy`), with a
-//! new container id, `restartCount` + 1 and the previous run in `lastState`, backing off when
-//! a container keeps failing; it learns of exits from Docker's event stream and from the
-//! processes themselves, never by polling. Deleting a pod stops its containers (SIGTERM, then
-//! SIGKILL after the grace period), removes them and then the pod object.
+//! A pod's worker: prepares its sandbox, starts its containers, restarts them when they exit,
+//! and stops and removes everything when the pod is deleted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::agents::{Agents, NodeAgent, Part};
+use super::sandbox::{agent_api_key, docker_spec, pod_labels};
+use super::status::{Slot, backoff, pod_status, waiting};
+use super::{Ctx, Msg, PROBE_PERIOD, RETRY};
+use crate::agents::{NodeAgent, Part};
 use crate::discovery::core;
-use crate::docker::{self, Docker, RunSpec};
+use crate::docker::{self, RunSpec};
 use crate::error::Error;
 use crate::portforward::PodNetwork;
 use crate::programs;
-use crate::state::State;
-use crate::store::{EventType, now, timestamp};
-
-/// How often a readiness probe runs until it passes.
-const PROBE_PERIOD: Duration = Duration::from_millis(100);
-/// Longest wait before restarting a container that keeps exiting.
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
-/// How often a pod that could not start (a missing Secret, say) is tried again.
-const RETRY: Duration = Duration::from_secs(1);
-
-/// Messages to a pod worker.
-#[derive(Debug)]
-enum Msg {
-    /// A container (by runtime id) exited; processes report their exit code.
-    Died { id: String, exit: Option<i64> },
-    /// A container's readiness probe passed.
-    Ready { id: String },
-    /// The pod is being deleted.
-    Delete,
-}
-
-/// The kubelets of every node.
-pub(crate) struct Kubelet {
-    ctx: Arc<Ctx>,
-}
-
-struct Ctx {
-    state: Arc<State>,
-    docker: Docker,
-    agents: Arc<Agents>,
-    workers: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
-    stop: CancellationToken,
-    tracker: TaskTracker,
-}
-
-impl Kubelet {
-    /// Starts following pods and containers.
-    pub(crate) fn start(
-        state: Arc<State>,
-        docker: Docker,
-        agents: Arc<Agents>,
-        stop: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Kubelet {
-        let ctx = Arc::new(Ctx {
-            state,
-            docker,
-            agents,
-            workers: Mutex::new(HashMap::new()),
-            stop,
-            tracker,
-        });
-        ctx.tracker.spawn(follow_pods(ctx.clone()));
-        ctx.tracker.spawn(follow_containers(ctx.clone()));
-        Kubelet { ctx }
-    }
-
-    /// The node agent of `node`, if its agent pod ever ran.
-    pub(crate) fn agent(&self, node: &str) -> Option<NodeAgent> {
-        self.ctx.agents.existing(node)
-    }
-}
-
-impl Ctx {
-    fn send(&self, uid: &str, msg: Msg) {
-        if let Some(worker) = self
-            .workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uid)
-        {
-            let _ = worker.send(msg);
-        }
-    }
-}
-
-/// Starts a worker for every new pod and tells workers of deletions.
-async fn follow_pods(ctx: Arc<Ctx>) {
-    let pods = core("pods");
-    let mut events = ctx.state.store.subscribe();
-    // Pods that exist already (none, unless the kubelet starts late).
-    let (existing, _) = ctx.state.store.list(pods, None);
-    for pod in existing {
-        sync(&ctx, &pod);
-    }
-    loop {
-        let event = tokio::select! {
-            event = events.recv() => event,
-            () = ctx.stop.cancelled() => return,
-        };
-        match event {
-            Ok(event) if std::ptr::eq(event.resource, pods) => match event.kind {
-                EventType::Added | EventType::Modified => sync(&ctx, &event.object),
-                EventType::Deleted => {
-                    let uid = event.object["metadata"]["uid"].as_str().unwrap_or_default();
-                    ctx.workers
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(uid);
-                }
-            },
-            Ok(_) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                let (all, _) = ctx.state.store.list(pods, None);
-                for pod in all {
-                    sync(&ctx, &pod);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-fn sync(ctx: &Arc<Ctx>, pod: &Arc<Value>) {
-    let uid = pod["metadata"]["uid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let deleting = pod["metadata"]["deletionTimestamp"].is_string();
-    let mut workers = ctx.workers.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(worker) = workers.get(&uid) {
-        if deleting {
-            let _ = worker.send(Msg::Delete);
-        }
-        return;
-    }
-    if pod["spec"]["nodeName"].as_str().is_none() {
-        return;
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    if deleting {
-        let _ = tx.send(Msg::Delete);
-    }
-    workers.insert(uid, tx.clone());
-    let worker = Worker::new(ctx.clone(), pod, tx, rx);
-    ctx.tracker.spawn(worker.run());
-}
-
-/// Routes Docker's container exits to the pods' workers.
-async fn follow_containers(ctx: Arc<Ctx>) {
-    loop {
-        let mut events = ctx.docker.events();
-        loop {
-            let event = tokio::select! {
-                event = events.next() => event,
-                () = ctx.stop.cancelled() => return,
-            };
-            match event {
-                Some(Ok(event)) if event.action == "die" || event.action == "destroy" => {
-                    if let Some(uid) = event.labels.get(docker::POD_UID_LABEL) {
-                        ctx.send(
-                            uid,
-                            Msg::Died {
-                                id: event.id,
-                                exit: None,
-                            },
-                        );
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::warn!("{e}; following Docker events again");
-                    break;
-                }
-                None => break,
-            }
-        }
-        // The Docker Engine ended the stream (it restarted): follow it again.
-        tokio::select! {
-            () = tokio::time::sleep(RETRY) => {}
-            () = ctx.stop.cancelled() => return,
-        }
-    }
-}
+use crate::store::{now, timestamp};
 
 /// How a pod's containers run.
 enum Backend {
@@ -223,27 +39,8 @@ enum Backend {
     Unsupported(String),
 }
 
-/// One container of the pod.
-struct Slot {
-    name: String,
-    image: String,
-    spec: Value,
-    /// Runtime id of the current run (Docker id, or `process://<pid>`).
-    id: Option<String>,
-    pid: Option<u32>,
-    image_id: String,
-    restart_count: u64,
-    attempt: u64,
-    state: Value,
-    last_state: Value,
-    ready: bool,
-    /// A restart is due at this time.
-    restart_at: Option<Instant>,
-    /// Cancelled when the current run ends (stops its readiness probe).
-    alive: Option<CancellationToken>,
-}
-
-struct Worker {
+/// The worker of one pod.
+pub(super) struct Worker {
     ctx: Arc<Ctx>,
     ns: String,
     name: String,
@@ -261,14 +58,6 @@ struct Worker {
     rx: mpsc::UnboundedReceiver<Msg>,
 }
 
-fn waiting(reason: &str, message: Option<&str>) -> Value {
-    let mut w = json!({ "reason": reason });
-    if let Some(m) = message {
-        w["message"] = json!(m);
-    }
-    json!({ "waiting": w })
-}
-
 fn is_agent_pod(pod: &Value) -> bool {
     let owned_by_daemonset = pod["metadata"]["ownerReferences"]
         .as_array()
@@ -283,7 +72,7 @@ fn is_agent_pod(pod: &Value) -> bool {
 }
 
 impl Worker {
-    fn new(
+    pub(super) fn new(
         ctx: Arc<Ctx>,
         pod: &Value,
         tx: mpsc::UnboundedSender<Msg>,
@@ -357,7 +146,7 @@ impl Worker {
         &self.uid[..self.uid.len().min(8)]
     }
 
-    async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         self.publish();
         loop {
             let due = self
@@ -819,7 +608,7 @@ impl Worker {
 
     /// Writes the pod's status.
     fn publish(&self) {
-        let status = self.status();
+        let status = pod_status(&self.slots, self.prepared, self.pod_ip, &self.start_time);
         let uid = self.uid.clone();
         let result = self
             .ctx
@@ -838,194 +627,5 @@ impl Worker {
         if let Err(e) = result {
             tracing::debug!("status of {}/{} not written: {e}", self.ns, self.name);
         }
-    }
-
-    fn status(&self) -> Value {
-        let all_ready = !self.slots.is_empty() && self.slots.iter().all(|s| s.ready);
-        let all_started = self.slots.iter().all(|s| {
-            s.attempt > 0
-                || !s.state["waiting"].is_object()
-                || s.restart_count > 0
-                || s.id.is_some()
-        });
-        let finished = self
-            .slots
-            .iter()
-            .all(|s| s.state["terminated"].is_object() && s.restart_at.is_none());
-        let phase = if !self.prepared || !all_started {
-            "Pending"
-        } else if finished {
-            if self
-                .slots
-                .iter()
-                .all(|s| s.state["terminated"]["exitCode"] == 0)
-            {
-                "Succeeded"
-            } else {
-                "Failed"
-            }
-        } else {
-            "Running"
-        };
-        let condition = |kind: &str, ok: bool| json!({ "type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": self.start_time });
-        let statuses: Vec<Value> = self
-            .slots
-            .iter()
-            .map(|s| {
-                let mut status = json!({
-                    "name": s.name,
-                    "state": s.state,
-                    "lastState": s.last_state,
-                    "ready": s.ready,
-                    "restartCount": s.restart_count,
-                    "image": s.image,
-                    "imageID": if s.image_id.is_empty() { String::new() } else { format!("docker://{}", s.image_id) },
-                    "started": s.state["running"].is_object(),
-                });
-                if let Some(id) = &s.id {
-                    status["containerID"] = json!(if id.contains("://") { id.clone() } else { format!("docker://{id}") });
-                }
-                status
-            })
-            .collect();
-        let mut status = json!({
-            "phase": phase,
-            "conditions": [
-                condition("PodScheduled", true),
-                condition("Initialized", self.prepared),
-                condition("ContainersReady", all_ready),
-                condition("Ready", all_ready),
-            ],
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{ "ip": "127.0.0.1" }],
-            "startTime": self.start_time,
-            "containerStatuses": statuses,
-            "qosClass": "BestEffort",
-        });
-        if let Some(ip) = self.pod_ip {
-            status["podIP"] = json!(ip.to_string());
-            status["podIPs"] = json!([{ "ip": ip.to_string() }]);
-        }
-        status
-    }
-}
-
-/// How long to wait before the `n`th restart: none for the first, then doubling.
-fn backoff(restarts: u64) -> Duration {
-    if restarts == 0 {
-        return Duration::ZERO;
-    }
-    let factor = 1u32 << restarts.min(5);
-    (Duration::from_millis(250) * factor).min(MAX_BACKOFF)
-}
-
-fn pod_labels(ns: &str, pod: &str, uid: &str, container: &str) -> HashMap<String, String> {
-    HashMap::from([
-        (docker::POD_NAMESPACE_LABEL.to_string(), ns.to_string()),
-        (docker::POD_NAME_LABEL.to_string(), pod.to_string()),
-        (docker::POD_UID_LABEL.to_string(), uid.to_string()),
-        (
-            docker::CONTAINER_NAME_LABEL.to_string(),
-            container.to_string(),
-        ),
-    ])
-}
-
-fn docker_spec(
-    slot: &Slot,
-    ns: &str,
-    pod: &str,
-    uid: &str,
-    node: &str,
-    infra: &Option<String>,
-    binds: &HashMap<String, String>,
-) -> RunSpec {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    };
-    let mut command = strings(&slot.spec["command"]);
-    command.extend(strings(&slot.spec["args"]));
-    if command.is_empty() {
-        command = docker::IDLE.iter().map(|s| s.to_string()).collect();
-    }
-    let env = slot.spec["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            Some(format!(
-                "{}={}",
-                e["name"].as_str()?,
-                e["value"].as_str().unwrap_or_default()
-            ))
-        })
-        .collect();
-    let mounts = slot.spec["volumeMounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            let source = binds.get(m["name"].as_str()?)?;
-            let target = m["mountPath"].as_str()?;
-            let ro = if m["readOnly"] == true { ":ro" } else { "" };
-            Some(format!("{source}:{target}{ro}"))
-        })
-        .collect();
-    let uid8 = &uid[..uid.len().min(8)];
-    RunSpec {
-        name: format!("k8s_{}_{pod}_{ns}_{uid8}_{}", slot.name, slot.attempt),
-        node: node.to_string(),
-        labels: pod_labels(ns, pod, uid, &slot.name),
-        command,
-        env,
-        binds: mounts,
-        network_of: infra.as_ref().map(|id| format!("container:{id}")),
-        working_dir: slot.spec["workingDir"].as_str().map(str::to_string),
-    }
-}
-
-/// The Syncthing API key the agent DaemonSet hands its containers (from its Secret).
-fn agent_api_key(state: &State, pod: &Value) -> Result<String, String> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let reference = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["env"].as_array().into_iter().flatten())
-        .find_map(|e| {
-            let r = &e["valueFrom"]["secretKeyRef"];
-            Some((
-                r["name"].as_str()?.to_string(),
-                r["key"].as_str()?.to_string(),
-            ))
-        })
-        .ok_or("the agent pod takes no Syncthing API key from a Secret")?;
-    let (secret, key) = reference;
-    let object = state
-        .store
-        .get(core("secrets"), ns, &secret)
-        .ok_or_else(|| format!("secret \"{secret}\" not found"))?;
-    let encoded = object["data"][&key]
-        .as_str()
-        .ok_or_else(|| format!("couldn't find key {key} in Secret {ns}/{secret}"))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| format!("Secret {ns}/{secret} key {key} is not base64: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| format!("Secret {ns}/{secret} key {key} is not text"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::ZERO);
-        assert!(backoff(1) < backoff(2));
-        assert_eq!(backoff(30), MAX_BACKOFF);
     }
 }
