@@ -5,6 +5,7 @@
 mod support;
 
 mod agents;
+mod channel_protocol;
 mod conformance;
 mod faults;
 mod pods;
