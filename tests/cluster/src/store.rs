@@ -255,6 +255,19 @@ impl Store {
         name: &str,
         change: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
     ) -> Result<(Arc<Value>, bool), ApiError> {
+        self.write_or_preview(resource, ns, name, false, change)
+    }
+
+    /// Like [`Store::write`]; with `dry_run`, returns what would be stored without storing
+    /// it (`?dryRun=All`).
+    pub(crate) fn write_or_preview(
+        &self,
+        resource: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        change: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
+    ) -> Result<(Arc<Value>, bool), ApiError> {
         let mut inner = self.lock();
         let id = (ns.to_string(), name.to_string());
         let current = inner
@@ -302,6 +315,9 @@ impl Store {
                     metadata.insert("generation".into(), json!(1));
                 }
             }
+        }
+        if dry_run {
+            return Ok((Arc::new(object), current.is_none()));
         }
         inner.rv += 1;
         let rv = inner.rv;

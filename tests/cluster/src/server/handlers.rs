@@ -120,9 +120,15 @@ async fn objects(
     let format = Format::negotiate(accept, query.get("includeObject"));
     let ns = o.namespace.clone().unwrap_or_default();
     let name = o.name.clone().unwrap_or_default();
-    if query.get("dryRun").is_some_and(|d| !d.is_empty()) {
+    let dry_run = query.get("dryRun").is_some_and(|d| !d.is_empty());
+    let is_apply = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/apply-patch+yaml"));
+    if dry_run && !(o.verb == "patch" && is_apply) {
         return Err(ApiError::bad_request(
-            "the ksync test cluster does not support dryRun",
+            "the ksync test cluster supports dryRun only for server-side apply",
         ));
     }
     match o.verb {
@@ -196,8 +202,11 @@ async fn objects(
                         &ns,
                         &name,
                         body,
-                        &field_manager,
-                        query.flag("force"),
+                        ApplyOptions {
+                            manager: &field_manager,
+                            force: query.flag("force"),
+                            dry_run,
+                        },
                     )
                 }
                 "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
@@ -476,15 +485,29 @@ fn update(
     Ok(json(200, &updated))
 }
 
+/// How a server-side apply was asked for.
+struct ApplyOptions<'a> {
+    /// `fieldManager`.
+    manager: &'a str,
+    /// `force`: take fields other managers own.
+    force: bool,
+    /// `dryRun`: answer with the result without storing it.
+    dry_run: bool,
+}
+
 fn server_side_apply(
     state: &State,
     r: &'static ResourceType,
     ns: &str,
     name: &str,
     body: Value,
-    manager: &str,
-    force: bool,
+    options: ApplyOptions<'_>,
 ) -> Result<Response<Body>, ApiError> {
+    let ApplyOptions {
+        manager,
+        force,
+        dry_run,
+    } = options;
     check_body(
         r,
         &body,
@@ -492,7 +515,7 @@ fn server_side_apply(
         Some(name),
         true,
     )?;
-    let (object, created) = state.store.write(r, ns, name, |live| {
+    let (object, created) = state.store.write_or_preview(r, ns, name, dry_run, |live| {
         if r.kind == "Pod" && live.is_none() {
             return Err(admission::pods_are_not_created());
         }
