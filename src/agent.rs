@@ -277,6 +277,12 @@ impl AgentSettings {
         Ok(())
     }
 
+    /// The ClusterRole for ksync's users. Cluster-wide names must not collide between
+    /// installs in different namespaces, so it carries the namespace.
+    pub fn cluster_role_name(&self) -> String {
+        format!("{}-user-{}", self.name, self.namespace)
+    }
+
     /// Labels of every object.
     fn labels(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
@@ -310,6 +316,7 @@ pub fn render(settings: &AgentSettings) -> Result<Vec<Manifest>, AgentError> {
     let ctx = minijinja::context! {
         labels => labels,
         selector => selector,
+        cluster_role => settings.cluster_role_name(),
         radar_port => radar_proto::DEFAULT_PORT,
         gui_port => 8384,
         sync_port => 22000,
@@ -372,7 +379,7 @@ mod tests {
             [
                 ("Namespace", "ksync"),
                 ("ServiceAccount", "ksync-agent"),
-                ("ClusterRole", "ksync-agent-user"),
+                ("ClusterRole", "ksync-agent-user-ksync"),
                 ("Role", "ksync-agent-user"),
                 ("Secret", "ksync-agent"),
                 ("DaemonSet", "ksync-agent"),

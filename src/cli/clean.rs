@@ -30,7 +30,7 @@ pub(super) async fn run(ctx: &Context, args: CleanArgs) -> Result<(), Error> {
         },
     )?;
     let cluster = ctx.cluster().await?;
-    let deleted = clean(&cluster, &settings.namespace).await?;
+    let deleted = clean(&cluster, &settings).await?;
     let mut out = String::new();
     if deleted.is_empty() {
         out.push_str(&format!(

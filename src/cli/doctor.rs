@@ -36,6 +36,7 @@ pub(super) async fn run(ctx: &Context, args: DoctorArgs) -> Result<(), Error> {
     }
     let options = DoctorOptions {
         cluster: ctx.cluster_options(&loaded.settings),
+        user_cluster_role: agent.cluster_role_name(),
         agent_namespace: agent.namespace,
         agent_name: agent.name,
         spec_namespaces,

@@ -139,17 +139,22 @@ pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<(), Error> {
         settings.namespace, cluster.context
     ));
     let namespace = settings.namespace.clone();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let on_progress = {
         let bar = bar.clone();
+        let lines = lines.clone();
         move |p: Progress| match p {
             Progress::Applied(object, outcome) => {
                 let word = match outcome {
                     Outcome::Created => "created",
                     Outcome::Updated => "updated",
                     Outcome::Unchanged => "unchanged",
-                    Outcome::Outdated => "outdated (run with --upgrade)",
+                    Outcome::Outdated => "outdated",
                 };
-                bar.println(format!("{word:>10}  {object}"));
+                lines
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{word:>10}  {object}"));
             }
             Progress::Rollout { ready, desired } => {
                 bar.set_message(format!(
@@ -168,17 +173,20 @@ pub(super) async fn run(ctx: &Context, args: InitArgs) -> Result<(), Error> {
     .await;
     bar.finish_and_clear();
     let report = report?;
-    let outdated = report.objects.iter().any(|(_, o)| *o == Outcome::Outdated);
-    print(&format!(
-        "The ksync agent is ready on {} of {} nodes (namespace {namespace}).\n{}",
-        report.ready.0,
-        report.ready.1,
-        if outdated {
-            "Some objects differ from what this ksync installs; run `ksync init --upgrade` to update them.\n"
-        } else {
-            ""
-        }
+    let mut out: String = lines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(&format!(
+        "The ksync agent is ready on {} of {} nodes (namespace {namespace}, context {}).\n",
+        report.ready.0, report.ready.1, cluster.context
     ));
+    if report.objects.iter().any(|(_, o)| *o == Outcome::Outdated) {
+        out.push_str("Objects marked outdated differ from what this ksync installs; run `ksync init --upgrade` to update them.\n");
+    }
+    print(&out);
     Ok(())
 }
 

@@ -84,6 +84,8 @@ pub struct DoctorOptions {
     pub agent_namespace: String,
     /// The agent DaemonSet's name.
     pub agent_name: String,
+    /// The ClusterRole for ksync's users.
+    pub user_cluster_role: String,
     /// Namespaces the specs use (`None` in the list stands for the context's).
     pub spec_namespaces: Vec<Option<String>>,
     /// The Syncthing binary ksync would run (`KSYNC_SYNCTHING`, the configured one).
@@ -258,7 +260,8 @@ async fn permissions(cluster: &Cluster, options: &DoctorOptions) -> Check {
             "permissions",
             format!("you may not {}", missing.join("; ")),
             format!(
-                "ask a cluster admin to bind the roles `ksync init` creates: `kubectl create clusterrolebinding ksync-$USER --clusterrole={name}-user --user=$USER` and `kubectl -n {agent_ns} create rolebinding ksync-$USER --role={name}-user --user=$USER`",
+                "ask a cluster admin to bind the roles `ksync init` creates: `kubectl create clusterrolebinding ksync-$USER --clusterrole={cluster_role} --user=$USER` and `kubectl -n {agent_ns} create rolebinding ksync-$USER --role={name}-user --user=$USER`",
+                cluster_role = options.user_cluster_role,
                 name = options.agent_name
             ),
         );

@@ -165,6 +165,16 @@ async fn apply(
     };
     let changed = before.metadata.resource_version != after.metadata.resource_version
         || (params.dry_run && differs(&before, &after));
+    tracing::debug!(
+        kind = %manifest.kind,
+        name = %manifest.name,
+        upgrade,
+        dry_run = params.dry_run,
+        before = ?before.metadata.resource_version,
+        after = ?after.metadata.resource_version,
+        changed,
+        "applied"
+    );
     Ok(match (changed, upgrade) {
         (false, _) => Outcome::Unchanged,
         (true, true) => Outcome::Updated,
@@ -241,9 +251,14 @@ async fn wait_rollout(
     }
 }
 
-/// Removes every object `init` created (found by its `managed-by=ksync` label), and
+/// Removes every object `init` created for the agent `settings` describes (found by its
+/// `managed-by=ksync` label in the agent's namespace, and its user ClusterRole by name), and
 /// nothing else. Returns `Kind/name` of what was deleted.
-pub async fn clean(cluster: &Cluster, namespace: &str) -> Result<Vec<String>, ClusterError> {
+pub async fn clean(
+    cluster: &Cluster,
+    settings: &AgentSettings,
+) -> Result<Vec<String>, ClusterError> {
+    let namespace = settings.namespace.as_str();
     let selector = format!(
         "{}={},app.kubernetes.io/part-of=ksync",
         MANAGED_BY.0, MANAGED_BY.1
@@ -268,7 +283,12 @@ pub async fn clean(cluster: &Cluster, namespace: &str) -> Result<Vec<String>, Cl
         };
         for object in list.items {
             let name = object.metadata.name.clone().unwrap_or_default();
-            if kind == "Namespace" && name != namespace {
+            let ours = match kind {
+                "Namespace" => name == namespace,
+                "ClusterRole" => name == settings.cluster_role_name(),
+                _ => true,
+            };
+            if !ours {
                 continue;
             }
             match api.delete(&name, &DeleteParams::background()).await {

@@ -119,6 +119,26 @@ impl NodeAgent {
         self.dir.join("apikey")
     }
 
+    /// The marker that keeps this agent's processes from starting.
+    fn held_marker(&self) -> PathBuf {
+        self.dir.join("held-down")
+    }
+
+    /// Keeps (or stops keeping) this agent's processes from starting.
+    pub(crate) fn hold_down(&self, held: bool) -> Result<(), Error> {
+        let marker = self.held_marker();
+        if held {
+            std::fs::write(&marker, "held down by a test\n")
+                .map_err(Error::io(format!("write {}", marker.display())))
+        } else {
+            match std::fs::remove_file(&marker) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(format!("remove {}", marker.display()))(e)),
+            }
+        }
+    }
+
     /// The log file of one of its processes.
     pub fn log(&self, part_name: &str) -> PathBuf {
         self.dir.join(format!("{part_name}.log"))
@@ -168,6 +188,12 @@ impl NodeAgent {
 
     /// Starts one of the agent's processes.
     pub(crate) fn spawn(&self, part: Part, api_key: &str) -> Result<tokio::process::Child, Error> {
+        if part == Part::Radar && self.held_marker().exists() {
+            return Err(Error::Program(format!(
+                "radar of node {} is held down by the test",
+                self.node
+            )));
+        }
         let (mut command, what) = match part {
             Part::Radar => {
                 let mut c = programs::command(&programs::radar()?, &self.log("radar"))?;

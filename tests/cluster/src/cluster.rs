@@ -7,6 +7,7 @@
 //! runtime flavour.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -520,6 +521,50 @@ impl TestCluster {
             })?;
         self.on_runtime(|inner| async move { inner.docker.kill(&id, "KILL").await })
             .await
+    }
+
+    /// Keeps a node's agent from running: its radar is killed and cannot start again (as a
+    /// crash-looping container), so the agent pod is not ready until
+    /// [`TestCluster::release_agent`].
+    pub async fn hold_agent_down(&self, node: &str) -> Result<(), Error> {
+        let agent = self
+            .agent(node)
+            .ok_or_else(|| Error::NotFound(format!("an agent on node {node}")))?;
+        agent.hold_down(true)?;
+        self.kill_agent_part(node, "radar")
+    }
+
+    /// Lets a node's agent run again after [`TestCluster::hold_agent_down`].
+    pub async fn release_agent(&self, node: &str) -> Result<(), Error> {
+        let agent = self
+            .agent(node)
+            .ok_or_else(|| Error::NotFound(format!("an agent on node {node}")))?;
+        agent.hold_down(false)
+    }
+
+    /// Sends port-forwards to `port` of a node's agent pod to `target` instead (e.g. a radar
+    /// stand-in a test serves), until the agent pod restarts.
+    pub fn redirect_agent_port(
+        &self,
+        node: &str,
+        port: u16,
+        target: SocketAddr,
+    ) -> Result<(), Error> {
+        let (pods, _) = self.inner.state.store.list(core("pods"), None);
+        let pod = pods
+            .iter()
+            .find(|p| {
+                p["spec"]["nodeName"] == node
+                    && p["metadata"]["deletionTimestamp"].is_null()
+                    && p["metadata"]["labels"]["app.kubernetes.io/name"] == "ksync-agent"
+            })
+            .ok_or_else(|| Error::NotFound(format!("an agent pod on node {node}")))?;
+        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let mut network = self.inner.state.ports.get(ns, name).unwrap_or_default();
+        network.ports.insert(port, target);
+        self.inner.state.ports.set(ns, name, network);
+        Ok(())
     }
 
     /// Kills a node's radar (SIGKILL); its agent pod's kubelet restarts it.

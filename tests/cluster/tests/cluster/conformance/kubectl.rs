@@ -233,7 +233,7 @@ async fn apply_server_side_the_agent_manifests() {
         [
             "namespace/ksync serverside-applied",
             "serviceaccount/ksync-agent serverside-applied",
-            "clusterrole.rbac.authorization.k8s.io/ksync-agent-user serverside-applied",
+            "clusterrole.rbac.authorization.k8s.io/ksync-agent-user-ksync serverside-applied",
             "role.rbac.authorization.k8s.io/ksync-agent-user serverside-applied",
             "secret/ksync-agent serverside-applied",
             "daemonset.apps/ksync-agent serverside-applied",
@@ -402,7 +402,7 @@ async fn delete_pods_and_everything_applied() {
     let out = kubectl(&cluster, &["delete", "--ignore-not-found", "-f", file]);
     assert!(out.contains("namespace \"ksync\" deleted"), "{out}");
     assert!(
-        out.contains("clusterrole.rbac.authorization.k8s.io \"ksync-agent-user\" deleted"),
+        out.contains("clusterrole.rbac.authorization.k8s.io \"ksync-agent-user-ksync\" deleted"),
         "{out}"
     );
     assert!(cluster.get("namespaces", "", "ksync").is_none());
