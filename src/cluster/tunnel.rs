@@ -53,8 +53,12 @@ struct Forwarder {
     cluster: Cluster,
     namespace: String,
     node: String,
+    wait: Duration,
     pod: Mutex<Option<String>>,
 }
+
+/// How long a tunnel waits for a ready agent pod (one may be rolling).
+pub const AGENT_WAIT: Duration = Duration::from_secs(60);
 
 impl Forwarder {
     async fn pod(&self) -> Result<String, ClusterError> {
@@ -62,13 +66,7 @@ impl Forwarder {
         if let Some(pod) = cached.as_ref() {
             return Ok(pod.clone());
         }
-        let pod = agents::ready_on(
-            &self.cluster,
-            &self.namespace,
-            &self.node,
-            Duration::from_secs(60),
-        )
-        .await?;
+        let pod = agents::ready_on(&self.cluster, &self.namespace, &self.node, self.wait).await?;
         *cached = Some(pod.clone());
         Ok(pod)
     }
@@ -115,16 +113,27 @@ impl Forwarder {
 
 impl NodeTunnel {
     /// Opens the three listeners for `node`'s agent in `namespace`. The agent must be ready
-    /// (it is looked up now, so a missing agent is reported right away).
+    /// (it is looked up now, waiting up to [`AGENT_WAIT`], so a missing agent is reported).
     pub async fn open(
         cluster: &Cluster,
         namespace: &str,
         node: &str,
     ) -> Result<NodeTunnel, ClusterError> {
+        Self::open_waiting(cluster, namespace, node, AGENT_WAIT).await
+    }
+
+    /// [`NodeTunnel::open`], waiting up to `wait` for a ready agent.
+    pub async fn open_waiting(
+        cluster: &Cluster,
+        namespace: &str,
+        node: &str,
+        wait: Duration,
+    ) -> Result<NodeTunnel, ClusterError> {
         let forwarder = Arc::new(Forwarder {
             cluster: cluster.clone(),
             namespace: namespace.to_string(),
             node: node.to_string(),
+            wait,
             pod: Mutex::new(None),
         });
         forwarder.pod().await?;
@@ -163,5 +172,51 @@ impl NodeTunnel {
             syncthing_sync: addrs[2],
             tasks,
         })
+    }
+}
+
+/// The tunnels of every node in use, opened on first need and shared by every spec and pod
+/// on that node.
+#[derive(Debug)]
+pub struct TunnelPool {
+    cluster: Cluster,
+    namespace: String,
+    wait: Duration,
+    tunnels: Mutex<std::collections::HashMap<String, Arc<NodeTunnel>>>,
+}
+
+impl TunnelPool {
+    /// A pool for the agent in `namespace`.
+    pub fn new(cluster: Cluster, namespace: &str) -> TunnelPool {
+        TunnelPool {
+            cluster,
+            namespace: namespace.to_string(),
+            wait: AGENT_WAIT,
+            tunnels: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// How long to wait for a node's agent to be ready (default [`AGENT_WAIT`]).
+    pub fn waiting(mut self, wait: Duration) -> TunnelPool {
+        self.wait = wait;
+        self
+    }
+
+    /// The tunnel to `node`'s agent, opening it if this is the first need.
+    pub async fn get(&self, node: &str) -> Result<Arc<NodeTunnel>, ClusterError> {
+        let mut tunnels = self.tunnels.lock().await;
+        if let Some(tunnel) = tunnels.get(node) {
+            return Ok(tunnel.clone());
+        }
+        let tunnel = Arc::new(
+            NodeTunnel::open_waiting(&self.cluster, &self.namespace, node, self.wait).await?,
+        );
+        tunnels.insert(node.to_string(), tunnel.clone());
+        Ok(tunnel)
+    }
+
+    /// Closes `node`'s tunnel (its node is gone, or no spec needs it any more).
+    pub async fn close(&self, node: &str) {
+        self.tunnels.lock().await.remove(node);
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ksync::cluster::radar::Radar;
-use ksync::cluster::tunnel::NodeTunnel;
+use ksync::cluster::tunnel::{NodeTunnel, TunnelPool};
 use radar_proto::v1::GetVersionRequest;
 
 use crate::support::{client, cluster, ksync};
@@ -103,4 +103,22 @@ fn base64_decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("base64")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_tunnel_per_node_is_shared() {
+    let cluster = cluster(&["node-a", "node-b"]).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    ksync(&cluster, home.path(), &["init"]).ok();
+    let pool = TunnelPool::new(client(&cluster).await, "ksync").waiting(Duration::from_secs(3));
+    let a1 = pool.get("node-a").await.expect("tunnel");
+    let a2 = pool.get("node-a").await.expect("tunnel");
+    let b = pool.get("node-b").await.expect("tunnel");
+    assert!(
+        std::sync::Arc::ptr_eq(&a1, &a2),
+        "the same tunnel serves every user of a node"
+    );
+    assert_ne!(a1.radar, b.radar);
+    let missing = pool.get("node-z").await.expect_err("no agent there");
+    assert!(missing.to_string().contains("node-z"), "{missing}");
 }
