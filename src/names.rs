@@ -11,15 +11,7 @@ pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
 /// A DNS-1123 label: at most 63 characters of `a-z`, `0-9` and `-`, starting and ending with an
 /// alphanumeric character.
 pub fn check_dns1123_label(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("it is empty".into());
-    }
-    if s.len() > DNS1123_LABEL_MAX {
-        return Err(format!(
-            "it is {} characters long; the limit is {DNS1123_LABEL_MAX}",
-            s.len()
-        ));
-    }
+    check_length(s, DNS1123_LABEL_MAX)?;
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
@@ -36,15 +28,7 @@ pub fn check_dns1123_label(s: &str) -> Result<(), String> {
 
 /// A DNS-1123 subdomain: dot-separated DNS-1123 labels, at most 253 characters in all.
 pub fn check_dns1123_subdomain(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("it is empty".into());
-    }
-    if s.len() > DNS1123_SUBDOMAIN_MAX {
-        return Err(format!(
-            "it is {} characters long; the limit is {DNS1123_SUBDOMAIN_MAX}",
-            s.len()
-        ));
-    }
+    check_length(s, DNS1123_SUBDOMAIN_MAX)?;
     for part in s.split('.') {
         check_dns1123_label(part).map_err(|reason| {
             if part.is_empty() {
@@ -86,15 +70,7 @@ pub fn check_label_value(s: &str) -> Result<(), String> {
 }
 
 fn check_qualified_part(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("it is empty".into());
-    }
-    if s.len() > DNS1123_LABEL_MAX {
-        return Err(format!(
-            "it is {} characters long; the limit is {DNS1123_LABEL_MAX}",
-            s.len()
-        ));
-    }
+    check_length(s, DNS1123_LABEL_MAX)?;
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -106,6 +82,20 @@ fn check_qualified_part(s: &str) -> Result<(), String> {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
         return Err("it must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// Not empty, and at most `max` characters.
+fn check_length(s: &str, max: usize) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if s.len() > max {
+        return Err(format!(
+            "it is {} characters long; the limit is {max}",
+            s.len()
+        ));
     }
     Ok(())
 }

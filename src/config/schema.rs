@@ -217,6 +217,37 @@ pub(super) fn walk(
     out
 }
 
+/// The entries of a table whose keys are in `known`, each with its type; duplicate and
+/// unknown keys are reported (with a "did you mean") and skipped. Returns whether any key
+/// was refused.
+fn known_entries<'n>(
+    file: &SourceFile,
+    entries: &'n [(Node, Node)],
+    known: &[(&str, Type)],
+    place: &str,
+    problems: &mut Problems,
+) -> (Vec<(String, Type, &'n Node)>, bool) {
+    let mut out = Vec::new();
+    let mut refused = false;
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for (key_node, value) in entries {
+        let key = key_node.key_text();
+        if let Some(first) = seen.insert(key.clone(), key_node.span) {
+            problems.push(duplicate_key(file, &key, key_node.span, first));
+            continue;
+        }
+        match known.iter().find(|(k, _)| *k == key) {
+            Some(&(_, ty)) => out.push((key, ty, value)),
+            None => {
+                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                problems.push(unknown_key(file, &key, key_node.span, &names, place));
+                refused = true;
+            }
+        }
+    }
+    (out, refused)
+}
+
 fn walk_agent(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
     let entries = match &value.value {
         Value::Map(entries) => entries,
@@ -227,24 +258,8 @@ fn walk_agent(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mu
         }
     };
     let mut agent = Dict::new();
-    let mut seen: HashMap<String, Span> = HashMap::new();
-    for (key_node, v) in entries {
-        let key = key_node.key_text();
-        if let Some(first) = seen.insert(key.clone(), key_node.span) {
-            problems.push(duplicate_key(file, &key, key_node.span, first));
-            continue;
-        }
-        let Some(&(_, ty)) = AGENT.iter().find(|(k, _)| *k == key) else {
-            let known: Vec<&str> = AGENT.iter().map(|(k, _)| *k).collect();
-            problems.push(unknown_key(
-                file,
-                &key,
-                key_node.span,
-                &known,
-                "the agent settings",
-            ));
-            continue;
-        };
+    let (known, _) = known_entries(file, entries, AGENT, "the agent settings", problems);
+    for (key, ty, v) in known {
         if let Some(converted) = convert(file, &key, ty, v, problems) {
             out.positions
                 .insert(FieldPath::Top(format!("agent.{key}")), v.span);
@@ -382,25 +397,12 @@ fn walk_specs(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mu
         out.positions
             .insert(FieldPath::Spec(name.clone(), String::new()), name_span);
         let mut spec = Dict::new();
-        let mut seen: HashMap<String, Span> = HashMap::new();
-        for (key_node, v) in entries {
-            let key = key_node.key_text();
-            if let Some(first) = seen.insert(key.clone(), key_node.span) {
-                problems.push(duplicate_key(file, &key, key_node.span, first));
-                continue;
-            }
-            let Some(&(_, ty)) = SPEC.iter().find(|(k, _)| *k == key) else {
-                let known: Vec<&str> = SPEC.iter().map(|(k, _)| *k).collect();
-                problems.push(unknown_key(
-                    file,
-                    &key,
-                    key_node.span,
-                    &known,
-                    &format!("spec `{name}`"),
-                ));
-                out.incomplete_specs.insert(name.clone());
-                continue;
-            };
+        let (known, refused) =
+            known_entries(file, entries, SPEC, &format!("spec `{name}`"), problems);
+        if refused {
+            out.incomplete_specs.insert(name.clone());
+        }
+        for (key, ty, v) in known {
             if key == "name" {
                 continue;
             }
