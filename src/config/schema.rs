@@ -248,14 +248,28 @@ fn known_entries<'n>(
     (out, refused)
 }
 
-fn walk_agent(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
-    let entries = match &value.value {
-        Value::Map(entries) => entries,
-        Value::Null => return,
+/// The entries of the top-level table `key`: `None` when it is empty (`~`) or, after reporting
+/// it, not a table at all.
+fn table_entries<'a>(
+    file: &SourceFile,
+    key: &str,
+    ty: Type,
+    value: &'a Node,
+    problems: &mut Problems,
+) -> Option<&'a [(Node, Node)]> {
+    match &value.value {
+        Value::Map(entries) => Some(entries),
+        Value::Null => None,
         other => {
-            problems.push(wrong_type(file, "agent", Type::Agent, other, value.span));
-            return;
+            problems.push(wrong_type(file, key, ty, other, value.span));
+            None
         }
+    }
+}
+
+fn walk_agent(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
+    let Some(entries) = table_entries(file, "agent", Type::Agent, value, problems) else {
+        return;
     };
     let mut agent = Dict::new();
     let (known, _) = known_entries(file, entries, AGENT, "the agent settings", problems);
@@ -288,13 +302,8 @@ fn any_value(node: &Node) -> FValue {
 }
 
 fn walk_vars(file: &SourceFile, value: &Node, problems: &mut Problems, out: &mut LayerData) {
-    let entries = match &value.value {
-        Value::Map(entries) => entries,
-        Value::Null => return,
-        other => {
-            problems.push(wrong_type(file, "vars", Type::Vars, other, value.span));
-            return;
-        }
+    let Some(entries) = table_entries(file, "vars", Type::Vars, value, problems) else {
+        return;
     };
     let mut vars = Dict::new();
     for (k, v) in entries {
