@@ -3,10 +3,12 @@
 
 use futures::{SinkExt, StreamExt};
 use ksync_test_cluster::TestCluster;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::support::{EVENT, START, echo_workload};
+use crate::support::{EVENT, cluster_with_echo_pod};
 
 async fn next_binary(
     ws: &mut (impl futures::Stream<Item = Result<Message, Error>> + Unpin),
@@ -23,29 +25,34 @@ async fn next_binary(
     }
 }
 
-#[tokio::test]
-async fn v5_close_signal_half_closes_the_pod_connection() {
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pod = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pod")[0]["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
+/// A port-forward WebSocket to `pod` in `default`, asking for `ports` (a query string) in the
+/// given channel `protocol`; with the upgrade response.
+async fn forward(
+    cluster: &TestCluster,
+    pod: &str,
+    ports: &str,
+    protocol: &str,
+) -> (
+    WebSocketStream<MaybeTlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
     let url = format!(
-        "{}/api/v1/namespaces/default/pods/{pod}/portforward?ports=7000",
+        "{}/api/v1/namespaces/default/pods/{pod}/portforward?{ports}",
         cluster.server_url().replace("http://", "ws://")
     );
     let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "v5.channel.k8s.io".parse().expect("header"),
-    );
-    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
+    tokio_tungstenite::connect_async(request)
         .await
-        .expect("upgrade");
+        .expect("upgrade")
+}
+
+#[tokio::test]
+async fn v5_close_signal_half_closes_the_pod_connection() {
+    let (cluster, pod) = cluster_with_echo_pod().await;
+    let (mut ws, response) = forward(&cluster, &pod, "ports=7000", "v5.channel.k8s.io").await;
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
         "v5.channel.k8s.io"
@@ -75,27 +82,8 @@ async fn v5_close_signal_half_closes_the_pod_connection() {
 
 #[tokio::test]
 async fn the_error_channel_explains_an_unreachable_port() {
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pod = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pod")[0]["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
-    let url = format!(
-        "{}/api/v1/namespaces/default/pods/{pod}/portforward?ports=7000&ports=9",
-        cluster.server_url().replace("http://", "ws://")
-    );
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "v4.channel.k8s.io".parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
+    let (cluster, pod) = cluster_with_echo_pod().await;
+    let (mut ws, _) = forward(&cluster, &pod, "ports=7000&ports=9", "v4.channel.k8s.io").await;
     let mut error = None;
     let mut frames = 0;
     while error.is_none() {

@@ -15,7 +15,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::conformance::kube_rs::client;
-use crate::support::{EVENT, START, echo_workload};
+use crate::support::{EVENT, START, cluster_with_echo_pod};
 
 #[tokio::test]
 async fn the_api_server_restarts_with_its_state() {
@@ -106,15 +106,7 @@ async fn the_api_server_restarts_with_its_state() {
 
 #[tokio::test]
 async fn port_forwards_can_be_dropped() {
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pod = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pod")[0]["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
+    let (cluster, pod) = cluster_with_echo_pod().await;
     let pods: Api<Pod> = Api::default_namespaced(client(&cluster).await);
     let echo = |pods: Api<Pod>, pod: String| async move {
         let mut forward = pods.portforward(&pod, &[7000]).await.expect("portforward");
@@ -175,15 +167,7 @@ async fn review(
 
 #[tokio::test]
 async fn permissions_can_be_denied() {
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pod = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pod")[0]["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
+    let (cluster, pod) = cluster_with_echo_pod().await;
     let client = client(&cluster).await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     assert!(review(&client, "list", "pods", "", "default").await);

@@ -137,6 +137,21 @@ pub(crate) fn agent_manifests() -> String {
     ksync::agent::to_yaml_stream(&manifests)
 }
 
+/// A one-node cluster running [`echo_workload`], once its pod is ready; with the pod's name.
+pub(crate) async fn cluster_with_echo_pod() -> (TestCluster, String) {
+    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
+    cluster.add_workload(echo_workload()).await.expect("echo");
+    let pods = cluster
+        .wait_for_pods("default", "app=echo", 1, START)
+        .await
+        .expect("pod");
+    let name = pods[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    (cluster, name)
+}
+
 /// A pod with two real servers: an echo server on 7000 (busybox `nc` running `cat`) and a
 /// web server on 8080 (busybox `httpd`) serving "hello from the pod".
 pub(crate) fn echo_workload() -> Workload {

@@ -14,7 +14,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{EVENT, START, agent_manifests, echo_workload};
+use crate::support::{EVENT, START, agent_manifests, cluster_with_echo_pod};
 
 /// A kube client from the cluster's kubeconfig, as ksync builds one.
 pub(crate) async fn client(cluster: &TestCluster) -> Client {
@@ -344,18 +344,12 @@ fn serde_saphyr_from_str(doc: &str) -> DynamicObject {
 
 #[tokio::test]
 async fn portforward_carries_bytes_both_ways() {
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pods = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pods");
-    let name = pods[0]["metadata"]["name"].as_str().expect("name");
+    let (cluster, name) = cluster_with_echo_pod().await;
     let pods: Api<Pod> = Api::default_namespaced(client(&cluster).await);
 
     // Two ports in one session: the echo server and the web server in the pod.
     let mut forward = pods
-        .portforward(name, &[7000, 8080])
+        .portforward(&name, &[7000, 8080])
         .await
         .expect("portforward");
     let mut echo = forward.take_stream(7000).expect("7000");
@@ -376,7 +370,7 @@ async fn portforward_carries_bytes_both_ways() {
     forward.join().await.expect("the session ends cleanly");
 
     // A port nothing listens on: the error channel says why.
-    let mut forward = pods.portforward(name, &[9]).await.expect("portforward");
+    let mut forward = pods.portforward(&name, &[9]).await.expect("portforward");
     let error = forward.take_error(9).expect("error channel").await;
     let error = error.expect("an error message");
     assert!(error.contains("error forwarding port 9 to pod"), "{error}");

@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ksync_test_cluster::TestCluster;
-
-use crate::support::{START, echo_workload};
+use crate::support::cluster_with_echo_pod;
 
 #[tokio::test]
 async fn python_client_portforward_v4_and_v5() {
@@ -20,19 +18,13 @@ async fn python_client_portforward_v4_and_v5() {
         "this test needs the Python client: pip install kubernetes (tests/run installs it): {}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let cluster = TestCluster::with_nodes(&["node-a"]).await.expect("cluster");
-    cluster.add_workload(echo_workload()).await.expect("echo");
-    let pods = cluster
-        .wait_for_pods("default", "app=echo", 1, START)
-        .await
-        .expect("pods");
-    let pod = pods[0]["metadata"]["name"].as_str().expect("name");
+    let (cluster, pod) = cluster_with_echo_pod().await;
 
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/conformance/portforward.py");
     let out = tokio::task::spawn_blocking({
         let kubeconfig = cluster.kubeconfig_path().to_path_buf();
-        let pod = pod.to_string();
+        let pod = pod.clone();
         move || {
             Command::new("python3")
                 .arg(script)
