@@ -52,27 +52,28 @@ pub async fn pair(
         auto_accept_folders: false,
         extra: Default::default(),
     };
-    let on_remote = device(local.device_id, local.name, "dynamic");
-    if remote
-        .client
-        .device(local.device_id)
-        .await?
+    ensure_device(
+        remote.client,
+        &device(local.device_id, local.name, "dynamic"),
+    )
+    .await?;
+    ensure_device(
+        local.client,
+        &device(remote.device_id, remote.name, remote_address),
+    )
+    .await
+}
+
+/// Configures `wanted` on `client`'s Syncthing unless it already has that device with the same
+/// addresses and folder auto-accept, so pairing again leaves an unchanged device as it is.
+async fn ensure_device(client: &Client, wanted: &DeviceConfig) -> Result<(), SyncthingError> {
+    let current = client.device(&wanted.device_id).await?;
+    if current
         .as_ref()
         .map(|d| (&d.addresses, d.auto_accept_folders))
-        != Some((&on_remote.addresses, false))
+        != Some((&wanted.addresses, wanted.auto_accept_folders))
     {
-        remote.client.put_device(&on_remote).await?;
-    }
-    let on_local = device(remote.device_id, remote.name, remote_address);
-    if local
-        .client
-        .device(remote.device_id)
-        .await?
-        .as_ref()
-        .map(|d| (&d.addresses, d.auto_accept_folders))
-        != Some((&on_local.addresses, false))
-    {
-        local.client.put_device(&on_local).await?;
+        client.put_device(wanted).await?;
     }
     Ok(())
 }
