@@ -231,19 +231,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .map(|h| h.trim().to_string())
             .map_err(|e| format!("no --node-name and cannot read the host name: {e}"))?,
     };
-    let api_key = match &args.syncthing_api_key_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map(|k| k.trim().to_string())
-                .map_err(|e| {
-                    format!(
-                        "cannot read the Syncthing API key from {}: {e}",
-                        path.display()
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let api_key = read_key(args.syncthing_api_key_file.as_deref())?;
     let runtimes = Runtimes::new(RuntimeConfig {
         proc_root: args.proc,
         docker_socket: args.docker_socket,
