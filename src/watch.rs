@@ -13,7 +13,7 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::syncthing::ignores::IgnoreSet;
+use crate::syncthing::ignores::{IgnoreSet, is_syncthing_temp};
 
 /// A batch ends when no event came for this long... Editors save in bursts (temporary
 /// file, write, rename, attribute change) whose events arrive within a millisecond or two.
@@ -155,9 +155,7 @@ pub fn relevant_subpaths(root: &Path, ignores: &IgnoreSet, paths: Vec<PathBuf>) 
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if matches!(first, ".stfolder" | ".stignore" | ".stversions")
-            || (name.starts_with(".syncthing.") && name.ends_with(".tmp"))
-        {
+        if matches!(first, ".stfolder" | ".stignore" | ".stversions") || is_syncthing_temp(name) {
             continue;
         }
         if ignores.is_ignored(relative, path.is_dir()) {

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::SyncthingError;
 use super::client::Client;
 use super::events::{EventHub, RESET};
-use super::ignores::IgnoreSet;
+use super::ignores::{IgnoreSet, is_syncthing_temp};
 use super::model::{DeviceConfig, Event, FolderConfig, FolderDevice, FolderType};
 use crate::spec::Direction;
 
@@ -307,7 +307,8 @@ pub async fn unshare(local: Peer<'_>, remote: Peer<'_>, id: &str) -> Result<(), 
     Ok(())
 }
 
-/// Conflict copies in the folder (`*.sync-conflict-*`), skipping ignored paths.
+/// Conflict copies in the folder (`*.sync-conflict-*`), skipping ignored paths and copies
+/// Syncthing is still writing (they appear under their own name once complete).
 pub fn conflicts(root: &Path, ignores: &IgnoreSet) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -321,11 +322,9 @@ pub fn conflicts(root: &Path, ignores: &IgnoreSet) -> Vec<PathBuf> {
             if ignores.is_ignored(&path, is_dir) || path.starts_with(".stfolder") {
                 continue;
             }
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .contains(".sync-conflict-")
-            {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.contains(".sync-conflict-") && !is_syncthing_temp(&name) {
                 found.push(path.clone());
             }
             if is_dir {
@@ -363,5 +362,36 @@ pub(crate) async fn next_matching(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_finished_copies_outside_ignored_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for file in [
+            "config.sync-conflict-20261127-233420-QA5WKU4.yaml",
+            "web/app.sync-conflict-20261127-233421-BODVUEN.js",
+            // Still being pulled: not a conflict copy yet.
+            ".syncthing.config.sync-conflict-20261127-233422-QA5WKU4.yaml.tmp",
+            "node_modules/x.sync-conflict-20261127-233423-QA5WKU4.js",
+            "config.yaml",
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "x").expect("write");
+        }
+        let ignores = IgnoreSet::build(root, &["node_modules/".into()]).expect("ignores");
+        assert_eq!(
+            conflicts(root, &ignores),
+            [
+                PathBuf::from("config.sync-conflict-20261127-233420-QA5WKU4.yaml"),
+                PathBuf::from("web/app.sync-conflict-20261127-233421-BODVUEN.js"),
+            ]
+        );
     }
 }

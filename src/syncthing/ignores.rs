@@ -28,6 +28,12 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 /// Name of the optional per-folder ignore file (gitignore syntax).
 pub const KSYNCIGNORE: &str = ".ksyncignore";
 
+/// Whether `name` (a file name) is a file Syncthing is still writing: it pulls into
+/// `.syncthing.NAME.tmp` (`~syncthing~NAME.tmp` on Windows) and renames it into place when done.
+pub fn is_syncthing_temp(name: &str) -> bool {
+    (name.starts_with(".syncthing.") || name.starts_with("~syncthing~")) && name.ends_with(".tmp")
+}
+
 /// The ignore rules of one folder.
 #[derive(Debug, Clone)]
 pub struct IgnoreSet {
@@ -106,6 +112,14 @@ fn to_stignore(rule: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syncthing_temporary_files_are_known_by_name() {
+        assert!(is_syncthing_temp(".syncthing.index.html.tmp"));
+        assert!(is_syncthing_temp("~syncthing~index.html.tmp"));
+        assert!(!is_syncthing_temp("index.html.tmp"));
+        assert!(!is_syncthing_temp(".syncthing.index.html"));
+    }
 
     #[test]
     fn defaults_spec_and_ksyncignore() {
